@@ -80,6 +80,37 @@ func script(replies ...reply) func(int, recorded) reply {
 	}
 }
 
+// createScript answers a create whose result is looked up by listing: GETs
+// return before until a POST has been made and after from then on, and the
+// n-th POST (from 0) gets post(n).
+func createScript(before, after string, post func(n int) reply) func(int, recorded) reply {
+	posts := 0
+
+	return func(_ int, r recorded) reply {
+		if r.Method == http.MethodGet {
+			if posts == 0 {
+				return reply{body: before}
+			}
+
+			return reply{body: after}
+		}
+		posts++
+
+		return post(posts - 1)
+	}
+}
+
+// failFirst answers the first POST with fail and later ones with ok.
+func failFirst(fail, ok reply) func(int) reply {
+	return func(n int) reply {
+		if n == 0 {
+			return fail
+		}
+
+		return ok
+	}
+}
+
 func (f *fakeFly) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	rec := recorded{

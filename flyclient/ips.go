@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
-	"time"
 )
 
 func ipsPath(app string) string {
@@ -35,11 +34,12 @@ func (c *Client) ListIPAssignments(ctx context.Context, app string) ([]IPAssignm
 // types). A public https://{app}.fly.dev needs an IPv6 and a shared IPv4 plus
 // a service on the machine.
 //
-// An assign that fails without a clear answer is not simply sent again: for
-// the four types above the client lists the app's addresses and returns one
-// of the requested type (and region and service name, if set) made since
-// shortly before the call, and sends the request again only if there is none.
-// For other types the uncertain error is returned.
+// The client lists the app's addresses before sending. An assign that then
+// fails without a clear answer is not simply sent again: for the four types
+// above the client lists them once more and returns an address of the
+// requested type (and region and service name, if set) that was not there
+// before, and sends the request again only if there is none. For other types
+// the uncertain error is returned.
 func (c *Client) AssignIP(
 	ctx context.Context,
 	app string,
@@ -49,8 +49,16 @@ func (c *Client) AssignIP(
 		return nil, fmt.Errorf("assign ip: %w", err)
 	}
 
+	before, err := c.ListIPAssignments(ctx, app)
+	if err != nil {
+		return nil, fmt.Errorf("assign %s ip to app %s: %w", req.Type, app, err)
+	}
+	known := make(map[string]bool, len(before))
+	for _, ip := range before {
+		known[ip.IP] = true
+	}
+
 	var ip IPAssignment
-	since := time.Now().Add(-createWindow)
 	cl := c.newCall(http.MethodPost, ipsPath(app))
 	if err := cl.setJSON(req); err != nil {
 		return nil, fmt.Errorf("assign %s ip to app %s: %w", req.Type, app, err)
@@ -58,7 +66,7 @@ func (c *Client) AssignIP(
 	switch req.Type {
 	case IPv6, IPv4, IPSharedV4, IPPrivate6:
 		cl.lookup = func(ctx context.Context) (bool, error) {
-			return c.findIP(ctx, app, req, since, &ip)
+			return c.findIP(ctx, app, req, known, &ip)
 		}
 	}
 	if err := c.do(ctx, cl, &ip); err != nil {
@@ -73,7 +81,7 @@ func (c *Client) findIP(
 	ctx context.Context,
 	app string,
 	req AssignIPRequest,
-	since time.Time,
+	known map[string]bool,
 	out *IPAssignment,
 ) (bool, error) {
 	var resp struct {
@@ -88,7 +96,7 @@ func (c *Client) findIP(
 		if ipType(ip) == req.Type &&
 			(req.Region == "" || ip.Region == req.Region) &&
 			(req.ServiceName == "" || ip.ServiceName == req.ServiceName) &&
-			!createdBefore(ip.CreatedAt, since) {
+			!known[ip.IP] {
 			*out = ip
 
 			return true, nil

@@ -2,9 +2,7 @@ package flyclient
 
 import (
 	"errors"
-	"fmt"
 	"testing"
-	"time"
 )
 
 const ipsURL = "/v1/apps/sb-alice/ip_assignments"
@@ -76,11 +74,13 @@ func TestIPType(t *testing.T) {
 
 func TestClient_AssignIPAmbiguous(t *testing.T) {
 	t.Parallel()
-	now := time.Now().UTC().Format(time.RFC3339)
-	sharedNow := fmt.Sprintf(`{"ips":[{"ip":"66.241.124.7","shared":true,"created_at":%q}]}`, now)
+	const none = `{"ips":[]}`
+	sharedNow := `{"ips":[{"ip":"66.241.124.7","shared":true}]}`
+	oldV6 := `{"ips":[{"ip":"2a09:8280:1::1"}]}`
 	tests := []struct {
 		name      string
 		req       AssignIPRequest
+		before    string
 		list      string
 		wantPosts int
 		wantIP    string
@@ -89,20 +89,23 @@ func TestClient_AssignIPAmbiguous(t *testing.T) {
 		{
 			name:      "new shared v4 found",
 			req:       AssignIPRequest{Type: IPSharedV4},
+			before:    none,
 			list:      sharedNow,
 			wantPosts: 1,
 			wantIP:    "66.241.124.7",
 		},
 		{
-			name:      "only an old address of that type",
+			name:      "only an address of that type from before",
 			req:       AssignIPRequest{Type: IPv6},
-			list:      `{"ips":[{"ip":"2a09:8280:1::1","created_at":"2024-02-22T16:46:01Z"}]}`,
+			before:    oldV6,
+			list:      oldV6,
 			wantPosts: 2,
 			wantIP:    "2a09:8280:1::3c:9d5e",
 		},
 		{
 			name:      "wrong type",
 			req:       AssignIPRequest{Type: IPv6},
+			before:    none,
 			list:      sharedNow,
 			wantPosts: 2,
 			wantIP:    "2a09:8280:1::3c:9d5e",
@@ -110,7 +113,8 @@ func TestClient_AssignIPAmbiguous(t *testing.T) {
 		{
 			name:      "egress type cannot be checked",
 			req:       AssignIPRequest{Type: "egress_v4"},
-			list:      `{"ips":[]}`,
+			before:    none,
+			list:      none,
 			wantPosts: 1,
 			wantErr:   true,
 		},
@@ -118,16 +122,8 @@ func TestClient_AssignIPAmbiguous(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			f, c := newFake(t, func(n int, r recorded) reply {
-				switch {
-				case r.Method == "GET":
-					return reply{body: tt.list}
-				case n == 0:
-					return reply{status: 500}
-				}
-
-				return reply{fixture: "ip_assigned.json"}
-			})
+			f, c := newFake(t, createScript(tt.before, tt.list,
+				failFirst(reply{status: 500}, reply{fixture: "ip_assigned.json"})))
 
 			ip, err := c.AssignIP(t.Context(), testApp, tt.req)
 

@@ -12,36 +12,67 @@ func snapshotsPath(app, volumeID string) string {
 }
 
 // CreateSnapshot starts an on-demand snapshot of a volume: POST
-// /v1/apps/{app}/volumes/{id}/snapshots. Fly returns no usable body; poll
-// ListSnapshots for the new snapshot, whose Status moves waiting -> running
-// -> created. A snapshot already in progress may make Fly answer 409
+// /v1/apps/{app}/volumes/{id}/snapshots, and returns it, usually still in
+// progress: its Status moves waiting -> running -> created (or failed), which
+// ListSnapshots shows. A snapshot already in progress may make Fly answer 409
 // (ErrConflict).
 //
-// A create that fails without a clear answer is not simply sent again: the
-// client lists the volume's snapshots and, if one is in progress or was made
-// since shortly before the call, takes it as the result.
-func (c *Client) CreateSnapshot(ctx context.Context, app, volumeID string) error {
-	if err := required("app name", app, "volume id", volumeID); err != nil {
-		return fmt.Errorf("create snapshot: %w", err)
+// Fly's answer carries no snapshot id, so the client lists the volume's
+// snapshots before sending and returns the one that is new afterwards. The same
+// baseline makes an uncertain failure safe: the client sends again only when
+// no new snapshot is listed.
+func (c *Client) CreateSnapshot(
+	ctx context.Context,
+	app, volumeID string,
+) (*VolumeSnapshot, error) {
+	before, err := c.ListSnapshots(ctx, app, volumeID)
+	if err != nil {
+		return nil, fmt.Errorf("create snapshot: %w", err)
+	}
+	known := make(map[string]bool, len(before))
+	for _, s := range before {
+		known[s.ID] = true
 	}
 
-	since := time.Now().Add(-createWindow)
+	var snap VolumeSnapshot
 	cl := c.newCall(http.MethodPost, snapshotsPath(app, volumeID))
 	cl.lookup = func(ctx context.Context) (bool, error) {
-		return c.findSnapshot(ctx, app, volumeID, since)
+		return c.findSnapshot(ctx, app, volumeID, known, &snap)
 	}
 	if err := c.do(ctx, cl, nil); err != nil {
-		return fmt.Errorf("create snapshot of volume %s: %w", volumeID, err)
+		return nil, fmt.Errorf("create snapshot of volume %s: %w", volumeID, err)
+	}
+	// Fly lists a new snapshot at once; allow a short delay all the same.
+	deadline := time.Now().Add(snapshotListWait)
+	for delay := 50 * time.Millisecond; snap.ID == ""; delay = min(2*delay, time.Second) {
+		if _, err := c.findSnapshot(ctx, app, volumeID, known, &snap); err != nil {
+			return nil, fmt.Errorf("find new snapshot of volume %s: %w", volumeID, err)
+		}
+		if snap.ID != "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("create snapshot of volume %s: Fly accepted it but has "+
+				"not listed it after %s", volumeID, snapshotListWait)
+		}
+		if err := sleep(ctx, delay); err != nil {
+			return nil, fmt.Errorf("find new snapshot of volume %s: %w", volumeID, err)
+		}
 	}
 
-	return nil
+	return &snap, nil
 }
 
-// findSnapshot looks for a snapshot an uncertain create may have started.
+// snapshotListWait is how long a snapshot Fly accepted may take to be listed.
+const snapshotListWait = 30 * time.Second
+
+// findSnapshot looks for a snapshot of the volume that is not in known; of
+// several, it takes the newest.
 func (c *Client) findSnapshot(
 	ctx context.Context,
 	app, volumeID string,
-	since time.Time,
+	known map[string]bool,
+	out *VolumeSnapshot,
 ) (bool, error) {
 	var list []VolumeSnapshot
 	cl := c.newCall(http.MethodGet, snapshotsPath(app, volumeID))
@@ -49,14 +80,15 @@ func (c *Client) findSnapshot(
 	if err := c.do(ctx, cl, &list); err != nil {
 		return false, err
 	}
+	found := false
 	for _, s := range list {
-		inProgress := s.Status == SnapshotWaiting || s.Status == SnapshotRunning
-		if inProgress || s.CreatedAt != "" && !createdBefore(s.CreatedAt, since) {
-			return true, nil
+		newer := !found || s.CreatedAt == "" || s.CreatedAt > out.CreatedAt
+		if !known[s.ID] && newer {
+			*out, found = s, true
 		}
 	}
 
-	return false, nil
+	return found, nil
 }
 
 // ListSnapshots lists a volume's snapshots: GET

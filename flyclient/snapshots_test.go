@@ -1,9 +1,7 @@
 package flyclient
 
 import (
-	"fmt"
 	"testing"
-	"time"
 )
 
 func TestClient_ListSnapshots(t *testing.T) {
@@ -32,49 +30,78 @@ func TestClient_ListSnapshots(t *testing.T) {
 
 func TestClient_CreateSnapshot(t *testing.T) {
 	t.Parallel()
+	const old = `{"id":"vs_old","status":"created","created_at":"2024-02-23T03:10:12Z"}`
 	// Fly's answer body is an internal blob the client must ignore.
-	f, c := newFake(t, always(reply{body: `{"Msg":{"backup":{"state":"prepare"}}}`}))
+	blob := reply{body: `{"Msg":{"backup":{"state":"prepare"}}}`}
+	f, c := newFake(t, createScript("["+old+"]", `[`+old+`,{"id":"vs_new","status":"waiting"}]`,
+		failFirst(blob, blob)))
 
-	if err := c.CreateSnapshot(t.Context(), testApp, "vol_9vw681egy1jj5xm4"); err != nil {
+	snap, err := c.CreateSnapshot(t.Context(), testApp, "vol_9vw681egy1jj5xm4")
+	if err != nil {
 		t.Fatal(err)
 	}
 
-	wantRequest{method: "POST", path: volumeURL + "/snapshots"}.check(t, f.last())
+	if snap.ID != "vs_new" || snap.Status != SnapshotWaiting {
+		t.Errorf("snapshot = %+v, want vs_new waiting", snap)
+	}
+	if n := f.count("POST", volumeURL+"/snapshots"); n != 1 {
+		t.Errorf("POSTs = %d, want 1", n)
+	}
 }
 
 func TestClient_CreateSnapshotAmbiguous(t *testing.T) {
 	t.Parallel()
-	now := time.Now().UTC().Format(time.RFC3339)
-	made := func(at string) string {
-		return fmt.Sprintf(`[{"id":"vs_1","status":"created","created_at":%q}]`, at)
-	}
+	const old = `{"id":"vs_old","status":"created","created_at":"2024-02-23T03:10:12Z"}`
+	const made = `[` + old + `,{"id":"vs_new","status":"running"}]`
 	tests := []struct {
-		name      string
-		list      string
+		name string
+		// after is what the listing shows once a POST was made; when the lost
+		// attempt made nothing, the new snapshot appears only after the second.
+		after     func(posts int) string
 		wantPosts int
 	}{
-		{name: "in progress", list: `[{"id":"vs_1","status":"waiting"}]`, wantPosts: 1},
-		{name: "just made", list: made(now), wantPosts: 1},
-		{name: "only old ones", list: made("2024-02-23T03:10:12Z"), wantPosts: 2},
+		{name: "made by the lost attempt", after: func(int) string { return made }, wantPosts: 1},
+		{
+			// Regression: an older snapshot was once taken for the result of
+			// the lost attempt, so no snapshot was made at all.
+			name: "lost attempt made nothing",
+			after: func(posts int) string {
+				if posts < 2 {
+					return "[" + old + "]"
+				}
+
+				return made
+			},
+			wantPosts: 2,
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			f, c := newFake(t, func(n int, r recorded) reply {
+			posts := 0
+			f, c := newFake(t, func(_ int, r recorded) reply {
 				switch {
+				case r.Method == "GET" && posts == 0:
+					return reply{body: "[" + old + "]"}
 				case r.Method == "GET":
-					return reply{body: tt.list}
-				case n == 0:
+					return reply{body: tt.after(posts)}
+				}
+				posts++
+				if posts == 1 {
 					return reply{reset: true}
 				}
 
 				return reply{status: 200}
 			})
 
-			if err := c.CreateSnapshot(t.Context(), testApp, "vol_9vw681egy1jj5xm4"); err != nil {
+			snap, err := c.CreateSnapshot(t.Context(), testApp, "vol_9vw681egy1jj5xm4")
+			if err != nil {
 				t.Fatal(err)
 			}
 
+			if snap.ID != "vs_new" {
+				t.Errorf("snapshot = %+v, want vs_new", snap)
+			}
 			if n := f.count("POST", volumeURL+"/snapshots"); n != tt.wantPosts {
 				t.Errorf("POSTs = %d, want %d", n, tt.wantPosts)
 			}

@@ -4,13 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"time"
 )
-
-// createWindow is how long before a create's first attempt a resource found
-// by an uncertain create's lookup may date from, allowing for clock skew
-// between this host and Fly.
-const createWindow = 2 * time.Minute
 
 func volumesPath(app string) string {
 	return "/v1/apps/" + seg(app) + "/volumes"
@@ -24,12 +18,12 @@ func volumePath(app, id string) string {
 // required; with SnapshotID the volume is restored from that snapshot and
 // starts in state "restoring".
 //
-// A create that fails without a clear answer (5xx, timeout, reset) is not
-// simply sent again: the client lists the app's volumes and returns the one
-// live volume with req's name (and region, if set) created since shortly
-// before the call, and sends the request again only if there is none. Volume
-// names need not be unique, so if several match the uncertain error is
-// returned rather than guessing.
+// The client lists the app's volumes before sending. A create that then fails
+// without a clear answer (5xx, timeout, reset) is not simply sent again: the
+// client lists the volumes once more and returns the one live volume with
+// req's name (and region, if set) that was not there before, and sends the
+// request again only if there is none. If several new volumes match, the
+// uncertain error is returned rather than guessing.
 func (c *Client) CreateVolume(
 	ctx context.Context,
 	app string,
@@ -39,14 +33,22 @@ func (c *Client) CreateVolume(
 		return nil, fmt.Errorf("create volume in app %s: %w", app, err)
 	}
 
+	before, err := c.ListVolumes(ctx, app)
+	if err != nil {
+		return nil, fmt.Errorf("create volume %s in app %s: %w", req.Name, app, err)
+	}
+	known := make(map[string]bool, len(before))
+	for _, v := range before {
+		known[v.ID] = true
+	}
+
 	var v Volume
-	since := time.Now().Add(-createWindow)
 	cl := c.newCall(http.MethodPost, volumesPath(app))
 	if err := cl.setJSON(req); err != nil {
 		return nil, fmt.Errorf("create volume in app %s: %w", app, err)
 	}
 	cl.lookup = func(ctx context.Context) (bool, error) {
-		return c.findVolume(ctx, app, req, since, &v)
+		return c.findVolume(ctx, app, req, known, &v)
 	}
 	if err := c.do(ctx, cl, &v); err != nil {
 		return nil, fmt.Errorf("create volume %s in app %s: %w", req.Name, app, err)
@@ -60,7 +62,7 @@ func (c *Client) findVolume(
 	ctx context.Context,
 	app string,
 	req CreateVolumeRequest,
-	since time.Time,
+	known map[string]bool,
 	out *Volume,
 ) (bool, error) {
 	var list []Volume
@@ -74,7 +76,7 @@ func (c *Client) findVolume(
 	for _, v := range list {
 		if v.Name == req.Name && liveVolume(v.State) &&
 			(req.Region == "" || v.Region == req.Region) &&
-			!createdBefore(v.CreatedAt, since) {
+			!known[v.ID] {
 			found = append(found, v)
 		}
 	}
@@ -99,14 +101,6 @@ func liveVolume(state string) bool {
 	}
 
 	return true
-}
-
-// createdBefore reports whether an RFC 3339 timestamp is before t. A missing
-// or unreadable timestamp is not before anything.
-func createdBefore(ts string, t time.Time) bool {
-	at, err := time.Parse(time.RFC3339, ts)
-
-	return err == nil && at.Before(t)
 }
 
 // GetVolume returns a volume: GET /v1/apps/{app}/volumes/{id}. A missing

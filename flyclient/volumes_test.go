@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"testing"
-	"time"
 )
 
 const volumeURL = "/v1/apps/sb-alice/volumes/vol_9vw681egy1jj5xm4"
@@ -13,15 +12,18 @@ const volumeURL = "/v1/apps/sb-alice/volumes/vol_9vw681egy1jj5xm4"
 func TestClient_Volumes(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		name    string
-		reply   reply
+		name  string
+		reply reply
+		// listing answers the GET a create makes first, when set.
+		listing string
 		call    func(ctx context.Context, c *Client) error
 		want    wantRequest
 		wantErr error
 	}{
 		{
-			name:  "create volume",
-			reply: reply{fixture: "volume.json"},
+			name:    "create volume",
+			reply:   reply{fixture: "volume.json"},
+			listing: "[]",
 			call: func(ctx context.Context, c *Client) error {
 				enc := true
 				v, err := c.CreateVolume(ctx, testApp, CreateVolumeRequest{
@@ -105,7 +107,13 @@ func TestClient_Volumes(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			f, c := newFake(t, always(tt.reply))
+			f, c := newFake(t, func(_ int, r recorded) reply {
+				if tt.listing != "" && r.Method == "GET" {
+					return reply{body: tt.listing}
+				}
+
+				return tt.reply
+			})
 
 			err := tt.call(t.Context(), c)
 
@@ -119,36 +127,40 @@ func TestClient_Volumes(t *testing.T) {
 
 func TestClient_CreateVolumeAmbiguous(t *testing.T) {
 	t.Parallel()
-	now := time.Now().UTC().Format(time.RFC3339)
-	vol := func(id, name, state, region, created string) string {
-		return fmt.Sprintf(`{"id":%q,"name":%q,"state":%q,"region":%q,"created_at":%q}`,
-			id, name, state, region, created)
+	vol := func(id, name, state, region string) string {
+		return fmt.Sprintf(`{"id":%q,"name":%q,"state":%q,"region":%q}`, id, name, state, region)
 	}
+	old := vol("vol_old", "data", "created", "ord")
 	tests := []struct {
 		name      string
-		list      string
+		before    string
+		after     string
 		wantPosts int
 		wantID    string
 		wantErr   bool
 	}{
 		{
 			name:      "found",
-			list:      "[" + vol("vol_new", "data", "created", "ord", now) + "]",
+			before:    "[" + old + "]",
+			after:     "[" + old + "," + vol("vol_new", "data", "created", "ord") + "]",
 			wantPosts: 1,
 			wantID:    "vol_new",
 		},
 		{
-			name: "old namesakes and other regions ignored",
-			list: "[" + vol("vol_old", "data", "created", "ord", "2024-02-22T16:45:40.221Z") + "," +
-				vol("vol_ams", "data", "created", "ams", now) + "," +
-				vol("vol_gone", "data", "pending_destroy", "ord", now) + "]",
+			// Regression: a namesake that existed before the call was once
+			// taken for the result of the lost attempt.
+			name:   "namesakes from before and other regions ignored",
+			before: "[" + old + "]",
+			after: "[" + old + "," + vol("vol_ams", "data", "created", "ams") + "," +
+				vol("vol_gone", "data", "pending_destroy", "ord") + "]",
 			wantPosts: 2,
 			wantID:    "vol_9vw681egy1jj5xm4",
 		},
 		{
-			name: "two candidates",
-			list: "[" + vol("vol_a", "data", "created", "ord", now) + "," +
-				vol("vol_b", "data", "creating", "ord", now) + "]",
+			name:   "two candidates",
+			before: "[]",
+			after: "[" + vol("vol_a", "data", "created", "ord") + "," +
+				vol("vol_b", "data", "creating", "ord") + "]",
 			wantPosts: 1,
 			wantErr:   true,
 		},
@@ -156,16 +168,8 @@ func TestClient_CreateVolumeAmbiguous(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			f, c := newFake(t, func(n int, r recorded) reply {
-				switch {
-				case r.Method == "GET":
-					return reply{body: tt.list}
-				case n == 0:
-					return reply{status: 504}
-				}
-
-				return reply{fixture: "volume.json"}
-			}, WithRetries(2))
+			f, c := newFake(t, createScript(tt.before, tt.after,
+				failFirst(reply{status: 504}, reply{fixture: "volume.json"})), WithRetries(2))
 
 			req := CreateVolumeRequest{Name: "data", Region: "ord"}
 			v, err := c.CreateVolume(t.Context(), testApp, req)
