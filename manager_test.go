@@ -34,8 +34,9 @@ func newEnv(t *testing.T) *env {
 	return newEnvTimeout(t, 3*time.Second)
 }
 
-// newEnvTimeout is newEnv with the given limit on each HTTP attempt.
-func newEnvTimeout(t *testing.T, attempt time.Duration) *env {
+// newEnvTimeout is newEnv with the given limit on each HTTP attempt; configure,
+// when given, adjusts the Manager's config.
+func newEnvTimeout(t *testing.T, attempt time.Duration, configure ...func(*sandstorm.Config)) *env {
 	t.Helper()
 	if err := machine.Supported(); err != nil {
 		t.Skipf("machines cannot run here: %v", err)
@@ -59,11 +60,15 @@ func newEnvTimeout(t *testing.T, attempt time.Duration) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
-	m, err := sandstorm.New(client, st, sandstorm.Config{
+	cfg := sandstorm.Config{
 		Prefix:       "t-",
 		PollInterval: 10 * time.Millisecond,
 		Logger:       slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-	})
+	}
+	for _, c := range configure {
+		c(&cfg)
+	}
+	m, err := sandstorm.New(client, st, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
