@@ -31,6 +31,7 @@ func testStore(t *testing.T, open func(t *testing.T) Store) {
 		{name: "Events", run: testEvents},
 		{name: "Times", run: testTimes},
 		{name: "ConcurrentWriters", run: testConcurrentWriters},
+		{name: "Sessions", run: testSessions},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -141,8 +141,8 @@ type Store interface {
 	// unknown status, aborts it with ErrInvalid. fn must not call the store.
 	UpdateSandbox(ctx context.Context, name string, fn func(*Sandbox) error) (Sandbox, error)
 
-	// DeleteSandbox deletes the named sandbox with its snapshots and status history, and
-	// keeps its audit events. It returns ErrNotFound if there is no such sandbox.
+	// DeleteSandbox deletes the named sandbox with its snapshots, status history and
+	// sessions, and keeps its audit events. It returns ErrNotFound if there is no such sandbox.
 	DeleteSandbox(ctx context.Context, name string) error
 
 	// PutSnapshot inserts the snapshot or updates the one with the same ID; it is
@@ -171,6 +171,19 @@ type Store interface {
 
 	// Events returns the audit events matching f, newest first.
 	Events(ctx context.Context, f EventFilter) ([]Event, error)
+
+	// PutSession inserts the session or updates the one with the same ID: its
+	// status, exit code, result, error, usage and finish time. It returns
+	// ErrNotFound if the sandbox does not exist and ErrInvalid for a missing
+	// field or an unknown status. A zero StartedAt on insert is set to now.
+	PutSession(ctx context.Context, s Session) error
+
+	// GetSession returns one session of a sandbox, or ErrNotFound.
+	GetSession(ctx context.Context, sandbox, id string) (Session, error)
+
+	// ListSessions returns a sandbox's sessions, newest first, all of them or
+	// those with the identifier when it is not empty.
+	ListSessions(ctx context.Context, sandbox, identifier string) ([]Session, error)
 
 	// Close releases the store. Calls after Close fail.
 	Close() error
