@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/longrun/sandstorm/flyclient"
+	"github.com/longrun/sandstorm/persona"
 	"github.com/longrun/sandstorm/store"
 )
 
@@ -28,8 +29,14 @@ type CreateRequest struct {
 	HTTPPort     int
 	Repo         *RepoRequest
 	// Parent names the sandbox that spawned this one, if any.
-	Parent   string
-	Progress ProgressFunc
+	Parent string
+	// Agent is the coding agent to install after start ("" installs none,
+	// unless a persona is given, which installs the default agent).
+	Agent string
+	// Persona, when set, is deployed for the agent with PersonaVars filled in.
+	Persona     *persona.Source
+	PersonaVars map[string]string
+	Progress    ProgressFunc
 }
 
 // RepoRequest is a repository to clone into the sandbox after it starts. Token,
@@ -50,6 +57,13 @@ func (r CreateRequest) auditArgs() map[string]any {
 	}
 	if r.Repo != nil {
 		args["repo"] = redactURL(r.Repo.URL)
+	}
+	if r.Agent != "" {
+		args["agent"] = r.Agent
+	}
+	if r.Persona != nil {
+		args["persona_dir"] = r.Persona.Dir
+		args["persona_files"] = len(r.Persona.Files)
 	}
 
 	return args
@@ -109,6 +123,13 @@ func (m *Manager) spec(r CreateRequest) (Spec, error) {
 		}
 		spec.Repo = &repo
 	}
+	if r.Agent != "" || r.Persona != nil {
+		agent, err := m.agentFor(r.Agent, spec)
+		if err != nil {
+			return Spec{}, err
+		}
+		spec.Agent = agent.ID()
+	}
 
 	return spec, nil
 }
@@ -146,6 +167,16 @@ func (m *Manager) Create(ctx context.Context, r CreateRequest) (sb *Sandbox, err
 	if err != nil {
 		return nil, err
 	}
+	// A persona is resolved before anything is created, so a missing
+	// variable costs nothing.
+	var resolved *persona.Resolved
+	if r.Persona != nil {
+		if resolved, err = resolvePersona(*r.Persona, r.PersonaVars); err != nil {
+			return nil, err
+		}
+		spec.Persona = &PersonaSpec{Dir: r.Persona.Dir, Vars: r.PersonaVars,
+			Version: resolved.Version}
+	}
 	unlock := m.lock(r.Name)
 	defer unlock()
 
@@ -167,8 +198,10 @@ func (m *Manager) Create(ctx context.Context, r CreateRequest) (sb *Sandbox, err
 	}
 	_ = m.store.RecordStatus(ctx, store.StatusChange{Sandbox: r.Name, To: StatusCreating,
 		Actor: "user", Reason: "create", At: m.now()})
+	m.notify(Change{Sandbox: r.Name, Kind: ChangeCreated, Status: StatusCreating})
 
-	c := &creation{m: m, name: r.Name, app: m.appName(r.Name), spec: spec, req: r}
+	c := &creation{m: m, name: r.Name, app: m.appName(r.Name), spec: spec, req: r,
+		persona: resolved}
 	if err := c.run(ctx); err != nil {
 		return nil, c.undo(err)
 	}
@@ -178,11 +211,12 @@ func (m *Manager) Create(ctx context.Context, r CreateRequest) (sb *Sandbox, err
 
 // creation carries one Create through its steps and, on failure, undoes them.
 type creation struct {
-	m    *Manager
-	name string
-	app  string
-	spec Spec
-	req  CreateRequest
+	m       *Manager
+	name    string
+	app     string
+	spec    Spec
+	req     CreateRequest
+	persona *persona.Resolved
 
 	appCreated bool
 	step       string
@@ -193,7 +227,10 @@ type creation struct {
 func (c *creation) run(ctx context.Context) error {
 	total := 4
 	if c.spec.Repo != nil {
-		total = 5
+		total++
+	}
+	if c.spec.Agent != "" {
+		total++
 	}
 	progress := c.req.Progress
 
@@ -247,16 +284,43 @@ func (c *creation) run(ctx context.Context) error {
 		return waitErr
 	}
 
+	done := 4
 	if repo := c.spec.Repo; repo != nil {
 		c.step = "clone repository"
-		progress.report(4, total, "cloning "+repo.URL)
+		progress.report(done, total, "cloning "+repo.URL)
 		if err := c.m.clone(ctx, target{c.app, mach.ID}, *repo, c.req.Repo.Token); err != nil {
+			return err
+		}
+		done++
+	}
+	if c.spec.Agent != "" {
+		progress.report(done, total, "installing "+c.spec.Agent)
+		if err := c.setupAgent(ctx, target{c.app, mach.ID}); err != nil {
 			return err
 		}
 	}
 	c.step = "save"
 
 	return c.m.setStatus(ctx, c.name, StatusRunning, "created")
+}
+
+// setupAgent installs the sandbox's agent and deploys its persona.
+func (c *creation) setupAgent(ctx context.Context, t target) error {
+	agent, err := c.m.agentFor(c.spec.Agent, c.spec)
+	if err != nil {
+		return err
+	}
+	c.step = "install agent"
+	if err := c.m.installAgent(ctx, t, agent); err != nil {
+		return err
+	}
+	if c.persona == nil {
+		return nil
+	}
+	c.step = "deploy persona"
+	_, err = c.m.deployPersona(ctx, t, agent, c.spec.projectDir(), c.persona.Files)
+
+	return err
 }
 
 // volumeAndSecrets creates the volume and writes the env as app secrets,
@@ -348,6 +412,7 @@ func (c *creation) undo(cause error) error {
 func (c *creation) forget() {
 	ctx, cancel := cleanupContext()
 	defer cancel()
+	defer c.m.notify(Change{Sandbox: c.name, Kind: ChangeDeleted})
 	if err := c.m.store.DeleteSandbox(ctx, c.name); err != nil && !errors.Is(err, store.ErrNotFound) {
 		c.m.log.Warn("forget failed sandbox", "sandbox", c.name, "error", err)
 	}

@@ -59,6 +59,7 @@ func (m *Manager) Delete(ctx context.Context, name string) (res *DeleteResult, e
 	if err := m.store.DeleteSandbox(ctx, name); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, fmt.Errorf("forget sandbox %s: %w", name, err)
 	}
+	m.notify(Change{Sandbox: name, Kind: ChangeDeleted})
 
 	return res, nil
 }

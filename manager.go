@@ -22,8 +22,9 @@ type Manager struct {
 	log   *slog.Logger
 	now   func() time.Time
 
-	mu    sync.Mutex
-	locks map[string]*sandboxLock
+	mu        sync.Mutex
+	locks     map[string]*sandboxLock
+	listeners []func(Change)
 }
 
 type sandboxLock struct {
@@ -121,6 +122,7 @@ func (m *Manager) setStatus(ctx context.Context, name, status, reason string) er
 	if from == status {
 		return nil
 	}
+	m.notify(Change{Sandbox: name, Kind: ChangeStatus, Status: status})
 
 	return m.store.RecordStatus(ctx, store.StatusChange{
 		Sandbox: name, From: from, To: status, Actor: "user", Reason: reason, At: m.now(),

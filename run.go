@@ -54,8 +54,9 @@ tail -c "$n" "$d/stdout" | base64 | tr -d '\n'; echo
 tail -c "$n" "$d/stderr" | base64 | tr -d '\n'; echo
 rm -rf -- "$d"`
 
-// jobKill ends a detached job's whole process group.
-const jobKill = `[ -f "$1/pid" ] && kill -KILL -- "-$(cat "$1/pid")" 2>/dev/null; rm -rf -- "$1"`
+// jobKill ends a detached job's whole process group. (dash's kill takes a
+// negative pid as a group only without "--".)
+const jobKill = `[ -f "$1/pid" ] && kill -KILL "-$(cat "$1/pid")" 2>/dev/null; rm -rf -- "$1"`
 
 // script is a shell program to run in a sandbox's machine.
 type script struct {
@@ -267,9 +268,16 @@ func (m *Manager) collectJob(ctx context.Context, t target, dir string) (*ExecRe
 // plain runs one of the Manager's own short programs and returns its stdout;
 // a non-zero exit is an error carrying stderr.
 func (m *Manager) plain(ctx context.Context, t target, code string, args ...string) (string, error) {
+	return m.plainTimeout(ctx, t, 30, code, args...)
+}
+
+// plainTimeout is plain with Fly's exec timeout in seconds.
+func (m *Manager) plainTimeout(ctx context.Context, t target, secs int, code string,
+	args ...string,
+) (string, error) {
 	resp, err := m.fly.Exec(ctx, t.app, t.machineID, flyclient.ExecRequest{
 		Command: append([]string{"/bin/sh", "-c", code, "sh"}, args...),
-		Timeout: 30,
+		Timeout: secs,
 	})
 	if err != nil {
 		return "", fmt.Errorf("exec in machine %s: %w", t.machineID, err)

@@ -23,6 +23,27 @@ type Spec struct {
 	EnvNames     []string  `json:"env_names,omitempty"`
 	Repo         *RepoSpec `json:"repo,omitempty"`
 	Parent       string    `json:"parent,omitempty"`
+	// Agent is the coding agent installed at create, if any.
+	Agent string `json:"agent,omitempty"`
+	// Persona is how the sandbox's persona was given and its version.
+	Persona *PersonaSpec `json:"persona,omitempty"`
+}
+
+// PersonaSpec records a deployed persona: its directory on the server host
+// (empty for one given as files), the variables, and the resolved version.
+type PersonaSpec struct {
+	Dir     string            `json:"dir,omitempty"`
+	Vars    map[string]string `json:"vars,omitempty"`
+	Version string            `json:"version"`
+}
+
+// projectDir is where agents work and personas go: the clone, or /data/project.
+func (s Spec) projectDir() string {
+	if s.Repo != nil {
+		return s.Repo.Path
+	}
+
+	return MountPath + "/project"
 }
 
 // RepoSpec records the repository a sandbox was cloned from, without any token.

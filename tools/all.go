@@ -10,6 +10,7 @@ import (
 func All(m *sandstorm.Manager) []server.ServerTool {
 	return []server.ServerTool{
 		Create(m), Delete(m), Exec(m), Get(m), List(m), ListFiles(m), Pause(m),
-		ReadFile(m), Resume(m), UpdateEnv(m), WriteFile(m),
+		ReadFile(m), Resume(m), SyncPersona(m), UpdateEnv(m), WriteFile(m),
+		SessionList(m), SessionLogs(m), SessionStart(m), SessionStatus(m), SessionStop(m),
 	}
 }

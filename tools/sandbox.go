@@ -9,6 +9,7 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/longrun/sandstorm"
+	"github.com/longrun/sandstorm/agents"
 )
 
 type repoArgs struct {
@@ -29,6 +30,9 @@ type createArgs struct {
 	Image        string            `json:"image,omitempty" jsonschema:"description=Container image. It needs a POSIX shell and coreutils (and git for repo). Default from the server config."`
 	HTTPPort     int               `json:"http_port,omitempty" jsonschema:"minimum=1,maximum=65535,description=Port inside the sandbox that https://<app>.fly.dev reaches. Default 8080."`
 	Repo         *repoArgs         `json:"repo,omitempty" jsonschema:"description=A git repository to clone into the sandbox once it runs."`
+	Agent        string            `json:"agent,omitempty" jsonschema:"description=Coding agent to install after start so session_start can run it: claude-code or codex or a configured command agent. A persona without an agent installs claude-code."`
+	Persona      *personaArgs      `json:"persona,omitempty" jsonschema:"description=Persona files for the agent (instructions and settings) deployed into the project directory."`
+	PersonaVars  map[string]string `json:"persona_vars,omitempty" jsonschema:"description=Values for the persona's {{key}} placeholders; a missing one is an error that names it."`
 }
 
 // Create is sandbox_create.
@@ -44,6 +48,7 @@ func Create(m *sandstorm.Manager) server.ServerTool {
 				Name: a.Name, Region: a.Region, Image: a.Image, Env: a.Env,
 				VolumeSizeGB: a.VolumeSizeGB, MemoryMB: a.MemoryMB, CPUs: a.CPUs,
 				SwapSizeMB: a.SwapSizeMB, HTTPPort: a.HTTPPort, Progress: progress(ctx, req),
+				Agent: a.Agent, Persona: a.Persona.source(), PersonaVars: a.PersonaVars,
 			}
 			if a.Repo != nil {
 				r.Repo = &sandstorm.RepoRequest{URL: a.Repo.URL, Branch: a.Repo.Branch,
@@ -194,6 +199,11 @@ func UpdateEnv(m *sandstorm.Manager) server.ServerTool {
 
 			return sb, fmt.Sprintf("Env of %s updated; effective %s.", sb.Name, when), nil
 		})
+}
+
+// headless builds an agent's headless options from tool arguments.
+func headless(model string, maxTurns int) agents.HeadlessOptions {
+	return agents.HeadlessOptions{Model: model, MaxTurns: maxTurns}
 }
 
 // secondsArg converts a timeout in whole seconds, 0 meaning the default.

@@ -173,8 +173,8 @@ func TestStdio_EveryTool(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(tools.Tools) != 11 {
-		t.Errorf("tools/list has %d tools, want 11", len(tools.Tools))
+	if len(tools.Tools) != 17 {
+		t.Errorf("tools/list has %d tools, want 17", len(tools.Tools))
 	}
 
 	var sb sandboxOut

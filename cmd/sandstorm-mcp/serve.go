@@ -91,6 +91,9 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if err := registerCommandAgents(os.Getenv("SANDSTORM_AGENTS")); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	app, err := openApp(ctx, cfg, logger)

@@ -1,0 +1,161 @@
+package sandstorm
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Kinds of Change.
+const (
+	ChangeCreated = "created"
+	ChangeDeleted = "deleted"
+	ChangeStatus  = "status"
+	ChangeSession = "session"
+)
+
+// Change is something the Manager did to a sandbox: created or deleted it,
+// moved its status, or started or stopped one of its sessions.
+type Change struct {
+	Sandbox string
+	Kind    string
+	Status  string
+}
+
+// OnChange registers fn to be called after every change the Manager makes.
+// fn runs on the goroutine that made the change and must not block.
+func (m *Manager) OnChange(fn func(Change)) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.listeners = append(m.listeners, fn)
+}
+
+func (m *Manager) notify(c Change) {
+	m.mu.Lock()
+	ls := m.listeners
+	m.mu.Unlock()
+	for _, fn := range ls {
+		fn(c)
+	}
+}
+
+// SessionProbe is a session's state as read from its machine.
+type SessionProbe struct {
+	// State is "running", "exit" or "lost".
+	State    string `json:"state"`
+	ExitCode int    `json:"exit_code"`
+	LogSize  int64  `json:"log_size"`
+}
+
+// ProbeSessions reads the state and log size of sessions of one running
+// sandbox with a single exec, for watching many logs cheaply.
+func (m *Manager) ProbeSessions(ctx context.Context, sandbox string, ids []string,
+) (map[string]SessionProbe, error) {
+	t, err := m.running(ctx, sandbox)
+	if err != nil {
+		return nil, err
+	}
+	var prefixes, known []string
+	for _, id := range ids {
+		rec, err := m.store.GetSession(ctx, sandbox, id)
+		if err != nil {
+			continue
+		}
+		prefixes = append(prefixes, strings.TrimSuffix(rec.LogPath, ".log"))
+		known = append(known, id)
+	}
+	out := make(map[string]SessionProbe, len(known))
+	if len(known) == 0 {
+		return out, nil
+	}
+	text, err := m.plain(ctx, t, probeSessions, prefixes...)
+	if err != nil {
+		return nil, err
+	}
+	for i, line := range strings.Split(strings.TrimSpace(text), "\n") {
+		if i >= len(known) {
+			break
+		}
+		p, err := parseProbe(line)
+		if err != nil {
+			return nil, err
+		}
+		out[known[i]] = SessionProbe{State: p.state, ExitCode: p.code, LogSize: p.size}
+	}
+
+	return out, nil
+}
+
+// watchSessions waits up to $1 seconds until the state lines of the session
+// prefixes that follow differ from the lines given on stdin, then prints them.
+const watchSessions = sessionState + `
+w=$1; shift
+want=$(cat)
+now() { for p in "$@"; do st "$p"; done; }
+n=0
+cur=$(now "$@")
+while [ "$cur" = "$want" ] && [ $n -lt $((w * 5)) ]; do
+  sleep 0.2; n=$((n + 1)); cur=$(now "$@")
+done
+printf '%s\n' "$cur"`
+
+// MaxWatch is the longest WatchSessions holds an exec open, well inside Fly's
+// exec window.
+const MaxWatch = 20 * time.Second
+
+// WatchSessions waits, inside the machine, until the state or log size of any
+// of the sessions differs from last or wait (at most MaxWatch) has passed, and
+// returns their current probes. It costs one exec however many sessions are
+// watched and however long it waits.
+func (m *Manager) WatchSessions(ctx context.Context, sandbox string,
+	last map[string]SessionProbe, wait time.Duration,
+) (map[string]SessionProbe, error) {
+	t, err := m.running(ctx, sandbox)
+	if err != nil {
+		return nil, err
+	}
+	wait = min(max(wait, 0), MaxWatch)
+	ids := slices.Sorted(maps.Keys(last))
+	var prefixes, known []string
+	var want strings.Builder
+	for _, id := range ids {
+		rec, err := m.store.GetSession(ctx, sandbox, id)
+		if err != nil {
+			continue
+		}
+		prefixes = append(prefixes, strings.TrimSuffix(rec.LogPath, ".log"))
+		known = append(known, id)
+		p := last[id]
+		fmt.Fprintf(&want, "%s %d %d\n", p.State, p.ExitCode, p.LogSize)
+	}
+	out := make(map[string]SessionProbe, len(known))
+	if len(known) == 0 {
+		return out, nil
+	}
+	secs := strconv.Itoa(int(wait / time.Second))
+	res, err := m.run(ctx, t, script{code: watchSessions,
+		args: append([]string{secs}, prefixes...), stdin: want.String(),
+		timeout: wait + 15*time.Second})
+	if err == nil && res.ExitCode != 0 {
+		err = fmt.Errorf("watch sessions: exit %d: %s", res.ExitCode, strings.TrimSpace(res.Stderr))
+	}
+	if err != nil {
+		return nil, err
+	}
+	for i, line := range strings.Split(strings.TrimSpace(res.Stdout), "\n") {
+		if i >= len(known) {
+			break
+		}
+		p, err := parseProbe(line)
+		if err != nil {
+			return nil, err
+		}
+		out[known[i]] = SessionProbe{State: p.state, ExitCode: p.code, LogSize: p.size}
+	}
+
+	return out, nil
+}
