@@ -12,11 +12,12 @@ import (
 	"github.com/longrun/sandstorm/flyclient"
 )
 
-// TestFlylocal_Standalone runs `sandstorm-mcp flylocal`, reads the base URL it
-// prints, drives it with the Fly client, and stops it with SIGTERM.
-func TestFlylocal_Standalone(t *testing.T) {
+// startFlylocal runs `sandstorm-mcp flylocal` with token and returns the
+// process and the base URL it printed.
+func startFlylocal(t *testing.T, token string) (*exec.Cmd, string) {
+	t.Helper()
 	cmd := exec.Command(binary, "flylocal", "--listen", "127.0.0.1:0",
-		"--state-dir", t.TempDir(), "--token", "sekrit")
+		"--state-dir", t.TempDir(), "--token", token)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -25,7 +26,7 @@ func TestFlylocal_Standalone(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	line, err := bufio.NewReader(stdout).ReadString('\n')
 	if err != nil {
 		t.Fatalf("read base URL: %v", err)
@@ -34,6 +35,14 @@ func TestFlylocal_Standalone(t *testing.T) {
 	if !strings.HasPrefix(url, "http://127.0.0.1:") {
 		t.Fatalf("printed %q, want the base URL", line)
 	}
+
+	return cmd, url
+}
+
+// TestFlylocal_Standalone runs `sandstorm-mcp flylocal`, reads the base URL it
+// prints, drives it with the Fly client, and stops it with SIGTERM.
+func TestFlylocal_Standalone(t *testing.T) {
+	cmd, url := startFlylocal(t, "sekrit")
 
 	ctx := t.Context()
 	wrong := flyclient.New("nope", flyclient.WithBaseURL(url), flyclient.WithRetries(0))
