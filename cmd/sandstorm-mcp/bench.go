@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"flag"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"text/tabwriter"
 	"time"
@@ -19,8 +21,10 @@ import (
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/longrun/sandstorm"
+	"github.com/longrun/sandstorm/agents"
 	"github.com/longrun/sandstorm/flyclient"
 	"github.com/longrun/sandstorm/flyclient/flylocal"
+	"github.com/longrun/sandstorm/internal/stubagent"
 	"github.com/longrun/sandstorm/store"
 )
 
@@ -65,13 +69,14 @@ func runBench(ctx context.Context, args []string, stderr io.Writer) error {
 
 // bench is a Manager on an in-process flylocal behind a real HTTP listener.
 type bench struct {
-	cfg      benchConfig
-	fly      *flylocal.Server
-	client   *flyclient.Client
-	manager  *sandstorm.Manager
-	limited  atomic.Int64
-	requests atomic.Int64
-	closers  []func() error
+	cfg           benchConfig
+	fly           *flylocal.Server
+	client        *flyclient.Client
+	manager       *sandstorm.Manager
+	limited       atomic.Int64
+	requests      atomic.Int64
+	responseBytes atomic.Int64
+	closers       []func() error
 }
 
 func newBench(ctx context.Context, c benchConfig) (*bench, error) {
@@ -125,6 +130,7 @@ func (b *bench) countStatus(h http.Handler) http.Handler {
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		h.ServeHTTP(sw, r)
 		b.requests.Add(1)
+		b.responseBytes.Add(sw.bytes)
 		if sw.status == http.StatusTooManyRequests {
 			b.limited.Add(1)
 		}
@@ -134,11 +140,19 @@ func (b *bench) countStatus(h http.Handler) http.Handler {
 type statusWriter struct {
 	http.ResponseWriter
 	status int
+	bytes  int64
 }
 
 func (w *statusWriter) WriteHeader(code int) {
 	w.status = code
 	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(p []byte) (int, error) {
+	n, err := w.ResponseWriter.Write(p)
+	w.bytes += int64(n)
+
+	return n, err
 }
 
 func (b *bench) close() {
@@ -152,6 +166,16 @@ type benchResult struct {
 	create, sequential, pause, resume []time.Duration
 	direct, stdio                     []time.Duration
 	requests, limited                 int64
+	logs                              logPolls
+}
+
+// logPolls compares following a growing log by cursor with re-reading its
+// last lines on every poll.
+type logPolls struct {
+	polls                int
+	newBytes, cursorWire int64
+	encodedNew           int64
+	tailWire, tailLines  int64
 }
 
 func (b *bench) run(ctx context.Context) (*benchResult, error) {
@@ -192,6 +216,9 @@ func (b *bench) run(ctx context.Context) (*benchResult, error) {
 	}
 	if err := b.measureStdio(ctx, res); err != nil {
 		return nil, err
+	}
+	if err := b.measureLogPolls(ctx, &res.logs); err != nil {
+		return nil, fmt.Errorf("log polls: %w", err)
 	}
 	res.requests, res.limited = b.requests.Load(), b.limited.Load()
 
@@ -274,6 +301,61 @@ func (b *bench) measureStdio(ctx context.Context, res *benchResult) error {
 	return nil
 }
 
+// measureLogPolls follows a session writing a line every 50 ms, alternating a
+// cursor read and a read of the last 50 lines, and counts the bytes of Fly's
+// answers for each.
+func (b *bench) measureLogPolls(ctx context.Context, lp *logPolls) error {
+	if err := registerStub(); err != nil {
+		return err
+	}
+	if _, err := b.manager.Create(ctx, sandstorm.CreateRequest{Name: "logs", MemoryMB: 256,
+		CPUs: 1, Agent: stubagent.ID}); err != nil {
+		return err
+	}
+	s, err := b.manager.StartAgentSession(ctx, sandstorm.StartSessionRequest{Sandbox: "logs",
+		Identifier: "bench", Prompt: "write", Env: map[string]string{"STUB_LINES": "300",
+			"STUB_DELAY": "0.05"}})
+	if err != nil {
+		return err
+	}
+	const tailLines = 50
+	var cursor int64
+	for lp.polls < 12 {
+		c := cursor
+		before := b.responseBytes.Load()
+		chunk, err := b.manager.GetSessionLogs(ctx, sandstorm.LogsRequest{Sandbox: "logs",
+			SessionID: s.ID, Cursor: &c, MaxBytes: sandstorm.MaxLogChunk})
+		if err != nil {
+			return err
+		}
+		lp.cursorWire += b.responseBytes.Load() - before
+		n := chunk.NextCursor - cursor
+		lp.newBytes += n
+		lp.encodedNew += int64(base64.StdEncoding.EncodedLen(int(n)))
+		cursor = chunk.NextCursor
+
+		before = b.responseBytes.Load()
+		if _, err := b.manager.GetSessionLogs(ctx, sandstorm.LogsRequest{Sandbox: "logs",
+			SessionID: s.ID, Lines: tailLines, MaxBytes: sandstorm.MaxLogChunk}); err != nil {
+			return err
+		}
+		lp.tailWire += b.responseBytes.Load() - before
+		lp.tailLines = tailLines
+		lp.polls++
+	}
+
+	return nil
+}
+
+var registerStub = sync.OnceValue(func() error {
+	a, err := stubagent.Agent()
+	if err != nil {
+		return err
+	}
+
+	return agents.Register(a)
+})
+
 func timed(into *[]time.Duration, fn func() error) error {
 	start := time.Now()
 	if err := fn(); err != nil {
@@ -311,6 +393,16 @@ func (r *benchResult) print(w io.Writer, c benchConfig) {
 	fmt.Fprintf(tw, "sandbox_get over stdio\t%s\tdirect Manager.Get %s\toverhead %s\t< 1ms\n",
 		median(r.stdio).Round(time.Microsecond), median(r.direct).Round(time.Microsecond),
 		overhead.Round(time.Microsecond))
+	lp := r.logs
+	if lp.polls > 0 {
+		n := int64(lp.polls)
+		fmt.Fprintf(tw, "log poll by cursor\t%d B\tnew log bytes %d B (%d B in base64)\t"+
+			"overhead %d B\t≤ 1024 B\n", lp.cursorWire/n, lp.newBytes/n, lp.encodedNew/n,
+			(lp.cursorWire-lp.encodedNew)/n)
+		fmt.Fprintf(tw, "log poll of last %d lines\t%d B\tcursor poll %d B\t%.1fx\t\n",
+			lp.tailLines, lp.tailWire/n, lp.cursorWire/n,
+			float64(lp.tailWire)/float64(max(lp.cursorWire, 1)))
+	}
 	fmt.Fprintf(tw, "\nFly API requests: %d, answered 429 (rate limited): %d\n",
 		r.requests, r.limited)
 	_ = tw.Flush()
