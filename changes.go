@@ -59,35 +59,50 @@ func (m *Manager) ProbeSessions(ctx context.Context, sandbox string, ids []strin
 	if err != nil {
 		return nil, err
 	}
-	var prefixes, known []string
-	for _, id := range ids {
-		rec, err := m.store.GetSession(ctx, sandbox, id)
-		if err != nil {
-			continue
-		}
-		prefixes = append(prefixes, strings.TrimSuffix(rec.LogPath, ".log"))
-		known = append(known, id)
-	}
-	out := make(map[string]SessionProbe, len(known))
+	known, prefixes := m.sessionFiles(ctx, sandbox, ids)
 	if len(known) == 0 {
-		return out, nil
+		return map[string]SessionProbe{}, nil
 	}
 	text, err := m.plain(ctx, t, probeSessions, prefixes...)
 	if err != nil {
 		return nil, err
 	}
-	for i, line := range strings.Split(strings.TrimSpace(text), "\n") {
-		if i >= len(known) {
-			break
+
+	return probesOf(known, text)
+}
+
+// sessionFiles returns the ids among ids that the sandbox has, and the path
+// prefixes of their files, in the same order.
+func (m *Manager) sessionFiles(ctx context.Context, sandbox string, ids []string,
+) (known, prefixes []string) {
+	for _, id := range ids {
+		rec, err := m.store.GetSession(ctx, sandbox, id)
+		if err != nil {
+			continue
 		}
+		known = append(known, id)
+		prefixes = append(prefixes, strings.TrimSuffix(rec.LogPath, ".log"))
+	}
+
+	return known, prefixes
+}
+
+// probesOf reads one state line per session in known from out.
+func probesOf(known []string, out string) (map[string]SessionProbe, error) {
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != len(known) {
+		return nil, fmt.Errorf("probe sessions: %d answers for %d sessions", len(lines), len(known))
+	}
+	probes := make(map[string]SessionProbe, len(known))
+	for i, line := range lines {
 		p, err := parseProbe(line)
 		if err != nil {
 			return nil, err
 		}
-		out[known[i]] = SessionProbe{State: p.state, ExitCode: p.code, LogSize: p.size}
+		probes[known[i]] = p
 	}
 
-	return out, nil
+	return probes, nil
 }
 
 // watchSessions waits up to $1 seconds until the state lines of the session
@@ -118,44 +133,25 @@ func (m *Manager) WatchSessions(ctx context.Context, sandbox string,
 	if err != nil {
 		return nil, err
 	}
-	wait = min(max(wait, 0), MaxWatch)
-	ids := slices.Sorted(maps.Keys(last))
-	var prefixes, known []string
+	known, prefixes := m.sessionFiles(ctx, sandbox, slices.Sorted(maps.Keys(last)))
+	if len(known) == 0 {
+		return map[string]SessionProbe{}, nil
+	}
 	var want strings.Builder
-	for _, id := range ids {
-		rec, err := m.store.GetSession(ctx, sandbox, id)
-		if err != nil {
-			continue
-		}
-		prefixes = append(prefixes, strings.TrimSuffix(rec.LogPath, ".log"))
-		known = append(known, id)
+	for _, id := range known {
 		p := last[id]
 		fmt.Fprintf(&want, "%s %d %d\n", p.State, p.ExitCode, p.LogSize)
 	}
-	out := make(map[string]SessionProbe, len(known))
-	if len(known) == 0 {
-		return out, nil
-	}
-	secs := strconv.Itoa(int(wait / time.Second))
+	wait = min(max(wait, 0), MaxWatch)
 	res, err := m.run(ctx, t, script{code: watchSessions,
-		args: append([]string{secs}, prefixes...), stdin: want.String(),
-		timeout: wait + 15*time.Second})
+		args:  append([]string{strconv.Itoa(int(wait / time.Second))}, prefixes...),
+		stdin: want.String(), timeout: wait + 15*time.Second})
 	if err == nil && res.ExitCode != 0 {
 		err = fmt.Errorf("watch sessions: exit %d: %s", res.ExitCode, strings.TrimSpace(res.Stderr))
 	}
 	if err != nil {
 		return nil, err
 	}
-	for i, line := range strings.Split(strings.TrimSpace(res.Stdout), "\n") {
-		if i >= len(known) {
-			break
-		}
-		p, err := parseProbe(line)
-		if err != nil {
-			return nil, err
-		}
-		out[known[i]] = SessionProbe{State: p.state, ExitCode: p.code, LogSize: p.size}
-	}
 
-	return out, nil
+	return probesOf(known, res.Stdout)
 }

@@ -89,7 +89,7 @@ func (m *Manager) GetSessionLogs(ctx context.Context, r LogsRequest) (*LogChunk,
 		return nil, err
 	}
 	chunk.SessionID = rec.ID
-	chunk.Running = p.state == "running"
+	chunk.Running = p.State == "running"
 	if !chunk.Running && rec.Status == store.SessionRunning {
 		m.finish(ctx, &rec, p)
 	}
@@ -100,14 +100,14 @@ func (m *Manager) GetSessionLogs(ctx context.Context, r LogsRequest) (*LogChunk,
 }
 
 // parseChunk reads readLog's answer.
-func parseChunk(out string) (*LogChunk, probe, error) {
+func parseChunk(out string) (*LogChunk, SessionProbe, error) {
 	lines := strings.SplitN(out, "\n", 3)
 	if len(lines) < 2 {
-		return nil, probe{}, fmt.Errorf("read session log: unexpected answer %q", out)
+		return nil, SessionProbe{}, fmt.Errorf("read session log: unexpected answer %q", out)
 	}
 	off, err := strconv.ParseInt(strings.TrimSpace(lines[0]), 10, 64)
 	if err != nil {
-		return nil, probe{}, fmt.Errorf("read session log offset: %w", err)
+		return nil, SessionProbe{}, fmt.Errorf("read session log offset: %w", err)
 	}
 	p, err := parseProbe(lines[1])
 	if err != nil {
@@ -120,7 +120,7 @@ func parseChunk(out string) (*LogChunk, probe, error) {
 		}
 	}
 
-	return &LogChunk{Text: string(data), Cursor: off, Size: p.size}, p, nil
+	return &LogChunk{Text: string(data), Cursor: off, Size: p.LogSize}, p, nil
 }
 
 // trim ends the chunk at a line boundary, keeping a partial last line only

@@ -270,25 +270,18 @@ func sessionOf(rec store.Session) *Session {
 		StartedAt: rec.StartedAt, FinishedAt: rec.FinishedAt}
 }
 
-// probe is a session's state as read from the machine.
-type probe struct {
-	state string // exit, running or lost
-	code  int
-	size  int64
-}
-
-func parseProbe(line string) (probe, error) {
+func parseProbe(line string) (SessionProbe, error) {
 	f := strings.Fields(line)
 	if len(f) != 3 {
-		return probe{}, fmt.Errorf("read session state: unexpected %q", line)
+		return SessionProbe{}, fmt.Errorf("read session state: unexpected %q", line)
 	}
 	code, err1 := strconv.Atoi(f[1])
 	size, err2 := strconv.ParseInt(f[2], 10, 64)
 	if err := errors.Join(err1, err2); err != nil {
-		return probe{}, fmt.Errorf("read session state %q: %w", line, err)
+		return SessionProbe{}, fmt.Errorf("read session state %q: %w", line, err)
 	}
 
-	return probe{state: f[0], code: code, size: size}, nil
+	return SessionProbe{State: f[0], ExitCode: code, LogSize: size}, nil
 }
 
 // ListSessions reports a sandbox's sessions, newest first, refreshing those
@@ -387,22 +380,23 @@ func (m *Manager) findSession(ctx context.Context, sandbox, identifier, id strin
 // refresh updates the running sessions among recs from the machine, with one
 // exec for all of them, and stores those that ended.
 func (m *Manager) refresh(ctx context.Context, sandbox string, recs []store.Session) error {
-	var prefixes []string
-	var idx []int
+	var ids, prefixes []string
+	byID := make(map[string]*store.Session)
 	for i, rec := range recs {
 		if rec.Status == store.SessionRunning {
+			ids = append(ids, rec.ID)
 			prefixes = append(prefixes, strings.TrimSuffix(rec.LogPath, ".log"))
-			idx = append(idx, i)
+			byID[rec.ID] = &recs[i]
 		}
 	}
-	if len(prefixes) == 0 {
+	if len(ids) == 0 {
 		return nil
 	}
 	t, err := m.running(ctx, sandbox)
 	if err != nil {
 		// A paused or stopped sandbox runs no sessions.
-		for _, i := range idx {
-			m.finish(ctx, &recs[i], probe{state: "lost"})
+		for _, rec := range byID {
+			m.finish(ctx, rec, SessionProbe{State: "lost"})
 		}
 		return nil
 	}
@@ -410,17 +404,13 @@ func (m *Manager) refresh(ctx context.Context, sandbox string, recs []store.Sess
 	if err != nil {
 		return err
 	}
-	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if len(lines) != len(idx) {
-		return fmt.Errorf("probe sessions: %d answers for %d sessions", len(lines), len(idx))
+	probes, err := probesOf(ids, out)
+	if err != nil {
+		return err
 	}
-	for j, i := range idx {
-		p, err := parseProbe(lines[j])
-		if err != nil {
-			return err
-		}
-		if p.state != "running" {
-			m.finish(ctx, &recs[i], p)
+	for id, p := range probes {
+		if p.State != "running" {
+			m.finish(ctx, byID[id], p)
 		}
 	}
 
@@ -429,11 +419,11 @@ func (m *Manager) refresh(ctx context.Context, sandbox string, recs []store.Sess
 
 // finish records how a session ended, with the result the agent reported at
 // the end of its log when there is one.
-func (m *Manager) finish(ctx context.Context, rec *store.Session, p probe) {
+func (m *Manager) finish(ctx context.Context, rec *store.Session, p SessionProbe) {
 	rec.FinishedAt = m.now()
-	switch p.state {
+	switch p.State {
 	case "exit":
-		code := p.code
+		code := p.ExitCode
 		rec.ExitCode = &code
 		rec.Status = store.SessionFinished
 		if code != 0 {
@@ -447,7 +437,7 @@ func (m *Manager) finish(ctx context.Context, rec *store.Session, p probe) {
 		rec.Error = "the session's process is gone without an exit code, as when its " +
 			"machine was paused or restarted"
 	}
-	if p.state == "exit" {
+	if p.State == "exit" {
 		m.readResult(ctx, rec)
 	}
 	if err := m.store.PutSession(ctx, *rec); err != nil {
