@@ -76,7 +76,7 @@ func TestStdio_Sessions(t *testing.T) {
 		t.Errorf("persona in sandbox = %q", ex.Stdout)
 	}
 	c.ok("sandbox_sync_persona", map[string]any{"sandbox": "agent",
-		"persona": map[string]any{"files": map[string]any{"CLAUDE.md": "Now {{project}}."}},
+		"persona":      map[string]any{"files": map[string]any{"CLAUDE.md": "Now {{project}}."}},
 		"persona_vars": map[string]any{"project": "flylocal"}}, nil)
 	c.ok("sandbox_exec", map[string]any{"sandbox": "agent",
 		"command": "cat /data/project/AGENT.md"}, &ex)
