@@ -78,11 +78,13 @@ echo $! >"$d/$id.pid"`
 
 // sessionState prints "<state> <code> <size>" for session file prefix $1:
 // state is exit (with the code), running, or lost when the process is gone
-// without an exit code.
+// without an exit code. A session being stopped reads as exit 143 once its
+// processes are gone, even before the stop has written that code.
 const sessionState = `st() {
   s=$(stat -c %s "$1.log" 2>/dev/null || echo 0)
   if [ -f "$1.exit" ]; then echo "exit $(cat "$1.exit") $s"
   elif [ -f "$1.pid" ] && kill -0 "-$(cat "$1.pid")" 2>/dev/null; then echo "running 0 $s"
+  elif [ -f "$1.stopping" ]; then echo "exit 143 $s"
   else echo "lost 0 $s"; fi
 }`
 
@@ -110,6 +112,7 @@ tail -c +$((off + 1)) "$f" | head -c "$3" | base64 | tr -d '\n'`
 // seconds, and records exit code 143 when it left none.
 const stopSession = `p=$1
 [ -f "$p.pid" ] || exit 0
+: >"$p.stopping"
 g=$(cat "$p.pid")
 kill -TERM "-$g" 2>/dev/null || exit 0
 n=0
@@ -420,6 +423,8 @@ func (m *Manager) refresh(ctx context.Context, sandbox string, recs []store.Sess
 // finish records how a session ended, with the result the agent reported at
 // the end of its log when there is one.
 func (m *Manager) finish(ctx context.Context, rec *store.Session, p SessionProbe) {
+	// What was observed is recorded even when the caller has gone.
+	ctx = context.WithoutCancel(ctx)
 	rec.FinishedAt = m.now()
 	switch p.State {
 	case "exit":

@@ -270,7 +270,8 @@ func (b *bench) measureStdio(ctx context.Context, res *benchResult) error {
 	if err != nil {
 		return err
 	}
-	srv := newMCPServer(b.manager, slog.New(slog.DiscardHandler))
+	srv, poller := newMCPServer(b.manager, slog.New(slog.DiscardHandler))
+	defer poller.Stop()
 	go func() { _ = server.NewStdioServer(srv).Listen(ctx, c2sR, s2cW) }()
 	cl := sdk.NewClient(&sdk.Implementation{Name: "bench", Version: version}, nil)
 	cs, err := cl.Connect(ctx, &sdk.IOTransport{Reader: s2cR, Writer: c2sW}, nil)

@@ -18,6 +18,8 @@ import (
 	"github.com/longrun/sandstorm"
 	"github.com/longrun/sandstorm/flyclient"
 	"github.com/longrun/sandstorm/flyclient/flylocal"
+	"github.com/longrun/sandstorm/prompts"
+	"github.com/longrun/sandstorm/resources"
 	"github.com/longrun/sandstorm/store"
 	"github.com/longrun/sandstorm/tools"
 )
@@ -151,7 +153,9 @@ func openApp(ctx context.Context, cfg serveConfig, logger *slog.Logger) (*appSer
 		app.Close()
 		return nil, err
 	}
-	app.mcp = newMCPServer(app.manager, logger)
+	var poller *resources.Poller
+	app.mcp, poller = newMCPServer(app.manager, logger)
+	app.closers = append(app.closers, func() error { poller.Stop(); return nil })
 
 	return app, nil
 }
@@ -189,18 +193,29 @@ func connectFly(cfg serveConfig, logger *slog.Logger, app *appServer) (*flyclien
 		flyclient.WithPrometheusURL(url+"/prometheus"), flyclient.WithLogger(flyLog)), nil
 }
 
-// newMCPServer builds the MCP server with every tool.
-func newMCPServer(m *sandstorm.Manager, logger *slog.Logger) *server.MCPServer {
+// newMCPServer builds the MCP server with every tool, resource and prompt,
+// and starts the poller that keeps the resources current; the caller stops it.
+func newMCPServer(m *sandstorm.Manager, logger *slog.Logger,
+) (*server.MCPServer, *resources.Poller) {
+	hooks := &server.Hooks{}
 	s := server.NewMCPServer("sandstorm", version,
 		server.WithToolCapabilities(true),
+		server.WithResourceCapabilities(true, true),
+		server.WithPromptCapabilities(true),
 		server.WithLogging(),
 		server.WithRecovery(),
+		server.WithResourceRecovery(),
+		server.WithHooks(hooks),
 		server.WithToolHandlerMiddleware(tools.DrainNotifications),
 		server.WithInstructions(instructions),
 	)
 	s.AddTools(tools.All(m)...)
+	prompts.Register(s)
+	poller := resources.Register(s, hooks, m,
+		resources.Options{Logger: logger.With("component", "resources")})
+	poller.Start(context.Background())
 
-	return s
+	return s, poller
 }
 
 const instructions = `Sandstorm gives you persistent Linux sandboxes on Fly.io Machines.
