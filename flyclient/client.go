@@ -71,7 +71,7 @@ func New(token string, opts ...Option) *Client {
 		userAgent:   defaultUserAgent,
 		http:        &http.Client{},
 		log:         slog.New(slog.DiscardHandler),
-		pacer:       NewPacer(),
+		pacer:       newClientPacer(),
 		retries:     defaultRetries,
 		backoffBase: defaultBackoffBase,
 		backoffMax:  defaultBackoffMax,
