@@ -167,6 +167,7 @@ type benchResult struct {
 	direct, stdio                     []time.Duration
 	requests, limited                 int64
 	logs                              logPolls
+	subs                              *subscriptionResult
 }
 
 // logPolls compares following a growing log by cursor with re-reading its
@@ -220,6 +221,11 @@ func (b *bench) run(ctx context.Context) (*benchResult, error) {
 	if err := b.measureLogPolls(ctx, &res.logs); err != nil {
 		return nil, fmt.Errorf("log polls: %w", err)
 	}
+	subs, err := b.measureSubscriptions(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("subscriptions: %w", err)
+	}
+	res.subs = subs
 	res.requests, res.limited = b.requests.Load(), b.limited.Load()
 
 	return res, nil
@@ -403,6 +409,18 @@ func (r *benchResult) print(w io.Writer, c benchConfig) {
 		fmt.Fprintf(tw, "log poll of last %d lines\t%d B\tcursor poll %d B\t%.1fx\t\n",
 			lp.tailLines, lp.tailWire/n, lp.cursorWire/n,
 			float64(lp.tailWire)/float64(max(lp.cursorWire, 1)))
+	}
+	if sr := r.subs; sr != nil {
+		if len(sr.latency) > 0 {
+			fmt.Fprintf(tw, "log line → resources/updated\t%s\t%d lines, from before "+
+				"the write\t\t< 2s\n", median(sr.latency).Round(time.Millisecond),
+				len(sr.latency))
+		} else {
+			fmt.Fprintln(tw, "log line → resources/updated\tno update arrived\t\t\t< 2s")
+		}
+		fmt.Fprintf(tw, "Fly requests with %d subscribed logs in %d sandboxes\t%.1f/s\t"+
+			"%d in %s\t\t\n", sr.logs, sr.sandboxes,
+			float64(sr.requests)/sr.window.Seconds(), sr.requests, sr.window)
 	}
 	fmt.Fprintf(tw, "\nFly API requests: %d, answered 429 (rate limited): %d\n",
 		r.requests, r.limited)
