@@ -109,6 +109,10 @@ func (m *Manager) describe(ctx context.Context, rec store.Sandbox, machineState 
 	if sb.EnvNames == nil {
 		sb.EnvNames = []string{}
 	}
+	sb.Agent = spec.Agent
+	if spec.Persona != nil {
+		sb.PersonaVersion = spec.Persona.Version
+	}
 	snap, err := m.latestSnapshot(ctx, rec.Name)
 	if err != nil {
 		return nil, err

@@ -34,6 +34,8 @@ type Sandbox struct {
 	HTTPPort       int       `json:"http_port"`
 	EnvNames       []string  `json:"env_names"`
 	Repo           *RepoSpec `json:"repo,omitempty"`
+	Agent          string    `json:"agent,omitempty"`
+	PersonaVersion string    `json:"persona_version,omitempty"`
 	LatestSnapshot *Snapshot `json:"latest_snapshot,omitempty"`
 	LastError      string    `json:"last_error,omitempty"`
 	CreatedAt      time.Time `json:"created_at"`

@@ -124,6 +124,29 @@ func TestSessions_RunReadAndResult(t *testing.T) {
 	}
 }
 
+func TestSessions_WatchLogs(t *testing.T) {
+	t.Parallel()
+	e := stubEnv(t, sandstorm.CreateRequest{})
+	s := e.start(t, "w", "watch me", map[string]string{"STUB_LINES": "200",
+		"STUB_DELAY": "0.01"})
+	var lines []string
+	end, err := e.m.WatchLogs(t.Context(), "s", s.ID, 0, func(line string) error {
+		lines = append(lines, line)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lines) != 203 || lines[200] != stubagent.Line(200) {
+		t.Fatalf("watched %d lines; line 200 = %q", len(lines), lines[min(200, len(lines)-1)])
+	}
+	tail, err := e.m.GetSessionLogs(t.Context(), sandstorm.LogsRequest{Sandbox: "s",
+		SessionID: s.ID, Lines: 1})
+	if err != nil || end != tail.Size {
+		t.Errorf("WatchLogs ended at %d, log size %d (%v)", end, tail.Size, err)
+	}
+}
+
 func TestSessions_FailedAndStopped(t *testing.T) {
 	t.Parallel()
 	e := stubEnv(t, sandstorm.CreateRequest{})
@@ -212,8 +235,10 @@ func TestSessions_Persona(t *testing.T) {
 	if got.Stdout != "You review sandstorm for ops.\nBe brief." {
 		t.Errorf("deployed persona = %q", got.Stdout)
 	}
-	sb, _ := e.m.Get(t.Context(), "s")
-	_ = sb
+	sb, err := e.m.Get(t.Context(), "s")
+	if err != nil || sb.Agent != "stub" || !strings.HasPrefix(sb.PersonaVersion, "sha256:") {
+		t.Errorf("sandbox = %+v, %v; want agent stub and a persona version", sb, err)
+	}
 
 	res, err := e.m.SyncSandbox(t.Context(), sandstorm.SyncPersonaRequest{Sandbox: "s",
 		Source: &persona.Source{Files: files},

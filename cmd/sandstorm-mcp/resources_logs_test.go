@@ -324,7 +324,7 @@ func (p *inProcess) checkUnsubscribeStops(uris ...string) {
 		ID string `json:"session_id"`
 	}
 	p.ok("session_start", map[string]any{"sandbox": "logs", "identifier": "busy",
-		"prompt": "talk", "env": map[string]any{"STUB_LINES": "400", "STUB_DELAY": "0.05"}},
+		"prompt": "talk", "env": map[string]any{"STUB_LINES": "1200", "STUB_DELAY": "0.05"}},
 		&busy)
 	busyURI := resources.LogURI("logs", busy.ID)
 	if err := p.cs.Subscribe(t.Context(), &sdk.SubscribeParams{URI: busyURI}); err != nil {
