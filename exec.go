@@ -8,9 +8,10 @@ import (
 )
 
 // Exec limits: commands up to the exec window run in one call; longer ones, up
-// to MaxExecTimeout, run detached and are polled.
+// to MaxExecTimeout, run detached and are polled. The default fits the window,
+// so a command given no timeout costs one exec.
 const (
-	DefaultExecTimeout = 60 * time.Second
+	DefaultExecTimeout = 45 * time.Second
 	MaxExecTimeout     = time.Hour
 )
 

@@ -15,7 +15,7 @@ type execArgs struct {
 	Command        string            `json:"command" jsonschema:"required,description=Shell command run by /bin/sh -c such as 'npm test 2>&1 | tail -50'."`
 	Workdir        string            `json:"workdir,omitempty" jsonschema:"description=Absolute working directory. Default /data."`
 	Env            map[string]string `json:"env,omitempty" jsonschema:"description=Extra environment variables for this command only."`
-	TimeoutSeconds int               `json:"timeout_seconds,omitempty" jsonschema:"minimum=1,maximum=3600,description=Kill the command after this many seconds. Default 60. Commands over 50 seconds run detached and report progress."`
+	TimeoutSeconds int               `json:"timeout_seconds,omitempty" jsonschema:"minimum=1,maximum=3600,description=Kill the command after this many seconds. Default 45. Commands allowed over 50 seconds run detached and report progress."`
 }
 
 // Exec is sandbox_exec.
