@@ -228,6 +228,11 @@ func testDeleteSandbox(t *testing.T, st Store) {
 		if err := st.RecordEvent(ctx, e); err != nil {
 			t.Fatalf("RecordEvent: %v", err)
 		}
+		mustUpdateLifecycle(t, st, name, setLifecycle(fullLifecycle(name)))
+		tr := Transition{Sandbox: name, From: PhaseActive, To: PhaseWarned, Actor: ActorPolicy}
+		if err := st.RecordTransition(ctx, tr); err != nil {
+			t.Fatalf("RecordTransition: %v", err)
+		}
 	}
 
 	if err := st.DeleteSandbox(ctx, "sb-gone"); err != nil {
@@ -243,11 +248,12 @@ func testDeleteSandbox(t *testing.T, st Store) {
 	// A sandbox created again under the same name starts with no history.
 	mustCreate(t, st, newSandbox("sb-gone"))
 	for _, tc := range []struct {
-		name                    string
-		snapshots, changes, evs int
+		name                                 string
+		snapshots, changes, evs, transitions int
+		phase                                string
 	}{
-		{name: "sb-gone", snapshots: 0, changes: 0, evs: 1},
-		{name: "sb-kept", snapshots: 1, changes: 1, evs: 1},
+		{name: "sb-gone", snapshots: 0, changes: 0, evs: 1, transitions: 0, phase: PhaseActive},
+		{name: "sb-kept", snapshots: 1, changes: 1, evs: 1, transitions: 1, phase: PhaseWarned},
 	} {
 		snaps, err := st.ListSnapshots(ctx, tc.name)
 		if err != nil || len(snaps) != tc.snapshots {
@@ -260,6 +266,16 @@ func testDeleteSandbox(t *testing.T, st Store) {
 		evs, err := st.Events(ctx, EventFilter{Sandbox: tc.name})
 		if err != nil || len(evs) != tc.evs {
 			t.Errorf("Events(%s) = %d, %v; want %d", tc.name, len(evs), err, tc.evs)
+		}
+		trs, err := st.Transitions(ctx, tc.name, 0)
+		if err != nil || len(trs) != tc.transitions {
+			t.Errorf("Transitions(%s) = %d, %v; want %d", tc.name, len(trs), err, tc.transitions)
+		}
+		// The recreated sandbox reads as the default record: it has no row.
+		lc, err := st.GetLifecycle(ctx, tc.name)
+		defaulted := tc.phase == PhaseActive
+		if err != nil || lc.Phase != tc.phase || lc.UpdatedAt.IsZero() != defaulted {
+			t.Errorf("GetLifecycle(%s) = %+v, %v; want phase %s", tc.name, lc, err, tc.phase)
 		}
 	}
 }

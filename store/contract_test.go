@@ -32,6 +32,12 @@ func testStore(t *testing.T, open func(t *testing.T) Store) {
 		{name: "Times", run: testTimes},
 		{name: "ConcurrentWriters", run: testConcurrentWriters},
 		{name: "Sessions", run: testSessions},
+		{name: "GetLifecycle", run: testGetLifecycle},
+		{name: "UpdateLifecycle", run: testUpdateLifecycle},
+		{name: "TouchSandbox", run: testTouchSandbox},
+		{name: "ListLifecycles", run: testListLifecycles},
+		{name: "Transitions", run: testTransitions},
+		{name: "ConcurrentLifecycle", run: testConcurrentLifecycle},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -143,7 +143,8 @@ func validateUpdate(old, sb Sandbox) error {
 }
 
 // DeleteSandbox implements [Store.DeleteSandbox]. Foreign keys cascade the delete to
-// snapshots and status changes; events have no foreign key and stay.
+// snapshots, status changes, sessions, the lifecycle record and transitions; events have
+// no foreign key and stay.
 func (s *SQLite) DeleteSandbox(ctx context.Context, name string) error {
 	res, err := s.write.ExecContext(ctx, `DELETE FROM sandboxes WHERE name = ?`, name)
 	if err != nil {

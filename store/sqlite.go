@@ -140,6 +140,24 @@ func parseTime(v string) (time.Time, error) {
 	return t, nil
 }
 
+// nullTime stores a zero time as NULL.
+func nullTime(t time.Time) sql.NullString {
+	if t.IsZero() {
+		return sql.NullString{}
+	}
+
+	return sql.NullString{String: formatTime(t), Valid: true}
+}
+
+// parseNullTime reads a nullable time column, the zero time for NULL.
+func parseNullTime(v sql.NullString) (time.Time, error) {
+	if !v.Valid {
+		return time.Time{}, nil
+	}
+
+	return parseTime(v.String)
+}
+
 // rawJSON turns a nullable JSON column into a RawMessage, nil for NULL.
 func rawJSON(v sql.NullString) json.RawMessage {
 	if !v.Valid {

@@ -133,6 +133,38 @@ func TestSQLite_UpdatedAt(t *testing.T) {
 	checkTime(t, stored.UpdatedAt, later)
 }
 
+// TestSQLite_LifecycleClock uses a fixed clock to check the times UpdateLifecycle and
+// TouchSandbox write when given none.
+func TestSQLite_LifecycleClock(t *testing.T) {
+	t.Parallel()
+	s := openAt(t, filepath.Join(t.TempDir(), "store.db"))
+	now := time.Date(2026, 5, 6, 7, 8, 9, 123456789, time.FixedZone("CEST", 2*60*60))
+	s.now = func() time.Time { return now }
+	mustCreate(t, s, Sandbox{Name: "sb-a", Status: StatusRunning})
+
+	if err := s.TouchSandbox(t.Context(), "sb-a", time.Time{}); err != nil {
+		t.Fatalf("TouchSandbox: %v", err)
+	}
+	got, err := s.UpdateLifecycle(t.Context(), "sb-a", func(lc *Lifecycle) error {
+		lc.Hold = &Hold{Until: now.Add(time.Hour), Actor: ActorUser}
+
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("UpdateLifecycle: %v", err)
+	}
+
+	want := Lifecycle{
+		Sandbox:    "sb-a",
+		Phase:      PhaseActive,
+		LastUsedAt: now,
+		Hold:       &Hold{Until: now.Add(time.Hour), Actor: ActorUser, SetAt: now},
+		UpdatedAt:  now,
+	}
+	checkLifecycle(t, got, want)
+	checkLifecycle(t, mustGetLifecycle(t, s, "sb-a"), want)
+}
+
 // TestSQLite_TimePrecision checks that SQLite keeps full nanoseconds, finer than the
 // contract asks for.
 func TestSQLite_TimePrecision(t *testing.T) {

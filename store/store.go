@@ -50,6 +50,14 @@ const (
 	OutcomeError = "error"
 )
 
+// Lifecycle phases of the idle policy.
+const (
+	PhaseActive  = "active"
+	PhaseWarned  = "warned"
+	PhasePaused  = "paused"
+	PhaseDeleted = "deleted"
+)
+
 // Sandbox is what the store remembers about one sandbox. Spec is the document the
 // Manager needs to recreate the machine; the store treats it as opaque JSON and it must
 // hold env var names only, never their values.
@@ -113,6 +121,38 @@ type EventFilter struct {
 	Limit     int
 }
 
+// Lifecycle is the idle policy's memory of one sandbox. A sandbox the policy has never
+// recorded reads as PhaseActive with every time zero, no hold and no policy.
+type Lifecycle struct {
+	Sandbox    string
+	Phase      string    // one of the Phase constants
+	IdleSince  time.Time // zero when not idle
+	WarnedAt   time.Time
+	PausedAt   time.Time
+	LastUsedAt time.Time       // latest tool call that used the sandbox; zero when none
+	Hold       *Hold           // keep-alive hold, nil when none
+	Policy     json.RawMessage // per-sandbox policy override as opaque JSON, nil when none
+	UpdatedAt  time.Time       // last write by UpdateLifecycle; zero when none
+}
+
+// Hold is a keep-alive hold: keep the sandbox active until Until.
+type Hold struct {
+	Until  time.Time
+	Reason string
+	Actor  string // one of the Actor constants
+	SetAt  time.Time
+}
+
+// Transition is one change of a sandbox's lifecycle phase.
+type Transition struct {
+	Sandbox string
+	From    string
+	To      string
+	Actor   string // one of the Actor constants (ActorUser, ActorPolicy, ActorAgent, ActorSystem)
+	Reasons []string
+	At      time.Time
+}
+
 // Bounds on the number of rows a history or event query returns.
 const (
 	DefaultLimit = 100
@@ -141,8 +181,9 @@ type Store interface {
 	// unknown status, aborts it with ErrInvalid. fn must not call the store.
 	UpdateSandbox(ctx context.Context, name string, fn func(*Sandbox) error) (Sandbox, error)
 
-	// DeleteSandbox deletes the named sandbox with its snapshots, status history and
-	// sessions, and keeps its audit events. It returns ErrNotFound if there is no such sandbox.
+	// DeleteSandbox deletes the named sandbox with its snapshots, status history, sessions,
+	// lifecycle record and transitions, and keeps its audit events. It returns ErrNotFound
+	// if there is no such sandbox.
 	DeleteSandbox(ctx context.Context, name string) error
 
 	// PutSnapshot inserts the snapshot or updates the one with the same ID; it is
@@ -184,6 +225,44 @@ type Store interface {
 	// ListSessions returns a sandbox's sessions, newest first, all of them or
 	// those with the identifier when it is not empty.
 	ListSessions(ctx context.Context, sandbox, identifier string) ([]Session, error)
+
+	// GetLifecycle returns the sandbox's lifecycle record. A sandbox the policy has never
+	// recorded reads as Phase PhaseActive with zero times (and Sandbox set). ErrNotFound if
+	// the sandbox does not exist.
+	GetLifecycle(ctx context.Context, sandbox string) (Lifecycle, error)
+
+	// ListLifecycles returns the lifecycle record of every existing sandbox, keyed by name,
+	// with the same defaults as GetLifecycle for sandboxes with no row. One query.
+	ListLifecycles(ctx context.Context) (map[string]Lifecycle, error)
+
+	// UpdateLifecycle reads the record (or the default), applies fn and writes the result in
+	// one transaction (holding the write lock from the first read, like UpdateSandbox, so
+	// it is a compare-and-set for concurrent callers, including other processes sharing the
+	// file), setting UpdatedAt to now, and returns what was written. ErrNotFound without
+	// calling fn if the sandbox does not exist. An error from fn aborts and is returned
+	// wrapped. Changing Sandbox, an unknown phase, an unknown hold actor, a hold with a
+	// zero Until, or a Policy that is not valid JSON abort with ErrInvalid. A hold with a
+	// zero SetAt is written with SetAt now. fn must not call the store.
+	UpdateLifecycle(
+		ctx context.Context,
+		sandbox string,
+		fn func(*Lifecycle) error,
+	) (Lifecycle, error)
+
+	// TouchSandbox records that a tool call used the sandbox at `at` (zero means now); the
+	// stored LastUsedAt only moves forward. ErrNotFound if the sandbox does not exist.
+	// It must be cheap: a single statement (an upsert guarded by EXISTS, say). It changes
+	// no other field, UpdatedAt included.
+	TouchSandbox(ctx context.Context, sandbox string, at time.Time) error
+
+	// RecordTransition appends a phase transition. ErrNotFound if the sandbox does not
+	// exist; ErrInvalid for an unknown phase (From included) or actor. Nil Reasons are
+	// stored as empty. A zero At means now.
+	RecordTransition(ctx context.Context, t Transition) error
+
+	// Transitions returns up to limit transitions of the sandbox, newest first (limit as in
+	// StatusHistory: <=0 means DefaultLimit, capped at MaxLimit). Unknown sandbox: empty list.
+	Transitions(ctx context.Context, sandbox string, limit int) ([]Transition, error)
 
 	// Close releases the store. Calls after Close fail.
 	Close() error

@@ -13,6 +13,7 @@ var (
 	actors          = []string{ActorUser, ActorPolicy, ActorAgent, ActorSystem}
 	snapshotReasons = []string{SnapshotPause, SnapshotManual}
 	outcomes        = []string{OutcomeOK, OutcomeError}
+	phases          = []string{PhaseActive, PhaseWarned, PhasePaused, PhaseDeleted}
 )
 
 // oneOf reports ErrInvalid unless v is one of allowed.
@@ -89,6 +90,41 @@ func validateEvent(e Event) error {
 	}
 
 	return validJSON("args", e.Args)
+}
+
+// validateLifecycle checks what fn made of a lifecycle record: it must still belong to
+// the same sandbox.
+func validateLifecycle(old, lc Lifecycle) error {
+	if lc.Sandbox != old.Sandbox {
+		return fmt.Errorf("%w: sandbox cannot change (to %q)", ErrInvalid, lc.Sandbox)
+	}
+	if err := oneOf("phase", lc.Phase, phases); err != nil {
+		return err
+	}
+	if lc.Hold != nil {
+		if lc.Hold.Until.IsZero() {
+			return fmt.Errorf("%w: hold has no until time", ErrInvalid)
+		}
+		if err := oneOf("hold actor", lc.Hold.Actor, actors); err != nil {
+			return err
+		}
+	}
+
+	return validJSON("policy", lc.Policy)
+}
+
+func validateTransition(t Transition) error {
+	if t.Sandbox == "" {
+		return fmt.Errorf("%w: empty sandbox name", ErrInvalid)
+	}
+	if err := oneOf("from phase", t.From, phases); err != nil {
+		return err
+	}
+	if err := oneOf("to phase", t.To, phases); err != nil {
+		return err
+	}
+
+	return oneOf("actor", t.Actor, actors)
 }
 
 // clampLimit applies DefaultLimit and MaxLimit to a requested row count.
