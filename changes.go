@@ -16,14 +16,19 @@ const (
 	ChangeDeleted = "deleted"
 	ChangeStatus  = "status"
 	ChangeSession = "session"
+	// ChangeLifecycle is an action of the idle policy, described in
+	// Change.Lifecycle.
+	ChangeLifecycle = "lifecycle"
 )
 
 // Change is something the Manager did to a sandbox: created or deleted it,
-// moved its status, or started or stopped one of its sessions.
+// moved its status, started or stopped one of its sessions, or acted on it
+// by the idle policy.
 type Change struct {
-	Sandbox string
-	Kind    string
-	Status  string
+	Sandbox   string
+	Kind      string
+	Status    string
+	Lifecycle *LifecycleAction
 }
 
 // OnChange registers fn to be called after every change the Manager makes.

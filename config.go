@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"regexp"
 	"time"
+
+	"github.com/longrun/sandstorm/lifecycle"
 )
 
 // Defaults for a sandbox when neither the server config nor the request says.
@@ -44,7 +46,28 @@ type Config struct {
 	// ExecWindow is the longest command run through one exec call; longer ones
 	// run detached. Fly answers exec within about a minute.
 	ExecWindow time.Duration
+
+	// IdlePolicy is the idle policy of sandboxes without their own. Zero
+	// means DefaultIdlePolicy.
+	IdlePolicy lifecycle.Policy
+	// IdleWindow is the span over which activity is measured. Default
+	// lifecycle.DefaultWindow.
+	IdleWindow time.Duration
+	// IdleThresholdBytes is the network traffic over the window under which a
+	// machine counts as quiet. Default lifecycle.DefaultThresholdBytes.
+	IdleThresholdBytes int64
+	// Webhook, when set, receives a signed event for every policy action.
+	Webhook *lifecycle.Webhook
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
 }
+
+// DefaultIdlePolicy warns a sandbox idle for 10 minutes, pauses it after 20
+// and never deletes it. Idle time counts from the first check that finds the
+// sandbox quiet over the whole window, so with the default 30-minute window
+// a pause comes about 50 minutes after the last activity.
+var DefaultIdlePolicy = lifecycle.Policy{WarnAfter: 10 * time.Minute,
+	PauseAfter: 20 * time.Minute}
 
 var prefixRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,30}$`)
 
@@ -77,6 +100,21 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.ExecWindow <= 0 {
 		c.ExecWindow = 50 * time.Second
+	}
+	if c.IdlePolicy == (lifecycle.Policy{}) {
+		c.IdlePolicy = DefaultIdlePolicy
+	}
+	if err := c.IdlePolicy.Validate(); err != nil {
+		return c, fmt.Errorf("idle policy: %w", err)
+	}
+	if c.IdleWindow <= 0 {
+		c.IdleWindow = lifecycle.DefaultWindow
+	}
+	if c.IdleThresholdBytes <= 0 {
+		c.IdleThresholdBytes = lifecycle.DefaultThresholdBytes
+	}
+	if c.Now == nil {
+		c.Now = time.Now
 	}
 	if !prefixRE.MatchString(c.Prefix) {
 		return c, fmt.Errorf("prefix %q: want a lowercase letter then up to 30 "+

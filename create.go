@@ -36,7 +36,10 @@ type CreateRequest struct {
 	// Persona, when set, is deployed for the agent with PersonaVars filled in.
 	Persona     *persona.Source
 	PersonaVars map[string]string
-	Progress    ProgressFunc
+	// IdlePolicy, when set, is the sandbox's own idle policy over the
+	// server's.
+	IdlePolicy *IdlePolicy
+	Progress   ProgressFunc
 }
 
 // RepoRequest is a repository to clone into the sandbox after it starts. Token,
@@ -60,6 +63,9 @@ func (r CreateRequest) auditArgs() map[string]any {
 	}
 	if r.Agent != "" {
 		args["agent"] = r.Agent
+	}
+	if r.IdlePolicy != nil {
+		args["idle_policy"] = r.IdlePolicy
 	}
 	if r.Persona != nil {
 		args["persona_dir"] = r.Persona.Dir
@@ -167,6 +173,11 @@ func (m *Manager) Create(ctx context.Context, r CreateRequest) (sb *Sandbox, err
 	if err != nil {
 		return nil, err
 	}
+	if r.IdlePolicy != nil {
+		if err := r.IdlePolicy.validate(m.cfg.IdlePolicy); err != nil {
+			return nil, err
+		}
+	}
 	// A persona is resolved before anything is created, so a missing
 	// variable costs nothing.
 	var resolved *persona.Resolved
@@ -198,6 +209,12 @@ func (m *Manager) Create(ctx context.Context, r CreateRequest) (sb *Sandbox, err
 	}
 	_ = m.store.RecordStatus(ctx, store.StatusChange{Sandbox: r.Name, To: StatusCreating,
 		Actor: "user", Reason: "create", At: m.now()})
+	if r.IdlePolicy != nil {
+		if err := m.setIdlePolicy(ctx, r.Name, *r.IdlePolicy); err != nil {
+			_ = m.store.DeleteSandbox(ctx, r.Name)
+			return nil, err
+		}
+	}
 	m.notify(Change{Sandbox: r.Name, Kind: ChangeCreated, Status: StatusCreating})
 
 	c := &creation{m: m, name: r.Name, app: m.appName(r.Name), spec: spec, req: r,
@@ -288,14 +305,14 @@ func (c *creation) run(ctx context.Context) error {
 	if repo := c.spec.Repo; repo != nil {
 		c.step = "clone repository"
 		progress.report(done, total, "cloning "+repo.URL)
-		if err := c.m.clone(ctx, target{c.app, mach.ID}, *repo, c.req.Repo.Token); err != nil {
+		if err := c.m.clone(ctx, target{app: c.app, machineID: mach.ID}, *repo, c.req.Repo.Token); err != nil {
 			return err
 		}
 		done++
 	}
 	if c.spec.Agent != "" {
 		progress.report(done, total, "installing "+c.spec.Agent)
-		if err := c.setupAgent(ctx, target{c.app, mach.ID}); err != nil {
+		if err := c.setupAgent(ctx, target{app: c.app, machineID: mach.ID}); err != nil {
 			return err
 		}
 	}

@@ -83,5 +83,5 @@ func (m *Manager) running(ctx context.Context, name string) (target, error) {
 			"sandbox %q is %s, not running", name, rec.Status)
 	}
 
-	return target{rec.App, rec.MachineID}, nil
+	return target{app: rec.App, machineID: rec.MachineID}, nil
 }

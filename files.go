@@ -206,6 +206,7 @@ func (m *Manager) ReadFile(ctx context.Context, r ReadFileRequest) (*FileContent
 	if err != nil {
 		return nil, err
 	}
+	m.touch(r.Sandbox, m.now())
 	p := path.Clean(r.Path)
 	res, err := m.run(ctx, t, script{code: readRange, timeout: 45 * time.Second,
 		args: []string{p, strconv.FormatInt(r.Offset, 10), strconv.Itoa(r.MaxBytes)}})
@@ -266,6 +267,7 @@ func (m *Manager) ListFiles(ctx context.Context, sandbox, dir string, depth int)
 	if err != nil {
 		return nil, err
 	}
+	m.touch(sandbox, m.now())
 	p := path.Clean(dir)
 	res, err := m.run(ctx, t, script{code: listDir, timeout: 45 * time.Second,
 		args: []string{p, strconv.Itoa(depth), strconv.Itoa(MaxListEntries + 1)}})

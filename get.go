@@ -118,6 +118,9 @@ func (m *Manager) describe(ctx context.Context, rec store.Sandbox, machineState 
 		return nil, err
 	}
 	sb.LatestSnapshot = snap
+	if sb.Lifecycle, err = m.lifecycleStatus(ctx, rec.Name); err != nil {
+		return nil, err
+	}
 
 	if rec.MachineID == "" || (rec.Status != StatusRunning && rec.Status != StatusStopped) {
 		return sb, nil

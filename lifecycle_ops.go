@@ -24,9 +24,15 @@ type DeleteResult struct {
 // Delete removes a sandbox's machine, volume, snapshots and app, and its record.
 // It finishes a sandbox left half-deleted, and refuses to touch an app that
 // holds machines it did not create.
-func (m *Manager) Delete(ctx context.Context, name string) (res *DeleteResult, err error) {
+func (m *Manager) Delete(ctx context.Context, name string) (*DeleteResult, error) {
+	return m.deleteBy(ctx, store.ActorUser, name)
+}
+
+// deleteBy is Delete on behalf of actor.
+func (m *Manager) deleteBy(ctx context.Context, actor, name string,
+) (res *DeleteResult, err error) {
 	start := m.now()
-	defer func() { m.audit("delete", name, nil, start, err) }()
+	defer func() { m.auditAs(actor, "delete", name, nil, start, err) }()
 	if err := m.validateName(name); err != nil {
 		return nil, err
 	}
@@ -43,7 +49,7 @@ func (m *Manager) Delete(ctx context.Context, name string) (res *DeleteResult, e
 	case recErr != nil:
 		return nil, fmt.Errorf("read sandbox %s: %w", name, recErr)
 	default:
-		if err := m.setStatus(ctx, name, StatusDeleting, "delete"); err != nil {
+		if err := m.setStatusBy(ctx, actor, name, StatusDeleting, "delete"); err != nil {
 			return nil, err
 		}
 	}
@@ -137,9 +143,34 @@ func (m *Manager) Pause(ctx context.Context, name string, progress ProgressFunc,
 	defer func() { m.audit("pause", name, nil, start, err) }()
 	unlock := m.lock(name)
 	defer unlock()
+
+	return m.pause(ctx, name, pauseOptions{progress: progress, actor: store.ActorUser,
+		phase: func(lc *store.Lifecycle) { resetPhase(lc, store.PhasePaused, m.now()) }})
+}
+
+// pauseOptions adjust a pause: who asked, progress reports, the nonce of a
+// lease held on the machine, a check of the record that may still call it
+// off, and how the lifecycle state changes once the machine is gone.
+type pauseOptions struct {
+	actor    string
+	progress ProgressFunc
+	nonce    string
+	check    func(rec store.Sandbox) error
+	phase    func(lc *store.Lifecycle)
+	reasons  []string
+}
+
+// pause does the work of Pause; the caller holds the sandbox's lock.
+func (m *Manager) pause(ctx context.Context, name string, o pauseOptions) (*PauseResult, error) {
+	progress := o.progress
 	rec, err := m.record(ctx, name)
 	if err != nil {
 		return nil, err
+	}
+	if o.check != nil {
+		if err := o.check(rec); err != nil {
+			return nil, err
+		}
 	}
 	if rec.Status == StatusPaused {
 		snap, err := m.latestSnapshot(ctx, name)
@@ -154,7 +185,7 @@ func (m *Manager) Pause(ctx context.Context, name string, progress ProgressFunc,
 		return nil, stateError("Call sandbox_get to see its status, or sandbox_delete "+
 			"to remove it.", "sandbox %q has no machine to pause (status %s)", name, rec.Status)
 	}
-	t := target{rec.App, rec.MachineID}
+	t := target{app: rec.App, machineID: rec.MachineID, nonce: o.nonce}
 
 	progress.report(0, 3, "flushing writes to the volume")
 	if _, err := m.plain(ctx, t, `sync -f "$1"`, MountPath); err != nil {
@@ -172,7 +203,7 @@ func (m *Manager) Pause(ctx context.Context, name string, progress ProgressFunc,
 	}
 
 	progress.report(2, 3, "deleting machine "+rec.MachineID)
-	err = m.fly.DeleteMachine(ctx, rec.App, rec.MachineID, true)
+	err = m.fly.DeleteMachine(ctx, rec.App, rec.MachineID, true, t.opts()...)
 	if err != nil && !errors.Is(err, flyclient.ErrNotFound) {
 		return nil, &StepError{Op: "pause", Step: "delete machine", Err: err,
 			Outcome: fmt.Sprintf("snapshot %s is complete and the machine is still there; "+
@@ -181,8 +212,16 @@ func (m *Manager) Pause(ctx context.Context, name string, progress ProgressFunc,
 	if err := m.recordIDs(ctx, name, "", rec.VolumeID); err != nil {
 		return nil, err
 	}
-	if err := m.setStatus(ctx, name, StatusPaused, "paused, snapshot "+snap.ID); err != nil {
+	reason := "paused, snapshot " + snap.ID
+	if err := m.setStatusBy(ctx, o.actor, name, StatusPaused, reason); err != nil {
 		return nil, err
+	}
+	reasons := append([]string{reason}, o.reasons...)
+	if _, err := m.moveLifecycle(ctx, name, o.actor, reasons, func(lc *store.Lifecycle) error {
+		o.phase(lc)
+		return nil
+	}); err != nil {
+		m.log.Warn("record pause in lifecycle", "sandbox", name, "error", err)
 	}
 	sb, err := m.Get(ctx, name)
 

@@ -3,6 +3,7 @@ package sandstorm
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -44,7 +45,7 @@ func New(fly *flyclient.Client, st store.Store, cfg Config) (*Manager, error) {
 		store: st,
 		cfg:   cfg,
 		log:   cfg.Logger,
-		now:   time.Now,
+		now:   cfg.Now,
 		locks: make(map[string]*sandboxLock),
 	}, nil
 }
@@ -75,9 +76,18 @@ func (m *Manager) lock(name string) func() {
 	}
 }
 
-// audit records one operation in the store's audit trail. args must already
-// be free of secret values.
+// audit records one operation a user asked for in the store's audit trail,
+// and counts it as use of the sandbox. args must already be free of secret
+// values.
 func (m *Manager) audit(op, sandbox string, args any, start time.Time, err error) {
+	m.auditAs(store.ActorUser, op, sandbox, args, start, err)
+	if sandbox != "" && op != "delete" && op != "pause" {
+		m.touch(sandbox, start)
+	}
+}
+
+// auditAs records one operation by actor in the store's audit trail.
+func (m *Manager) auditAs(actor, op, sandbox string, args any, start time.Time, err error) {
 	raw, mErr := json.Marshal(args)
 	if mErr != nil {
 		raw = nil
@@ -86,13 +96,13 @@ func (m *Manager) audit(op, sandbox string, args any, start time.Time, err error
 		At:        start,
 		Sandbox:   sandbox,
 		Operation: op,
-		Actor:     "user",
+		Actor:     actor,
 		Args:      raw,
-		Outcome:   "ok",
-		Duration:  m.now().Sub(start),
+		Outcome:   store.OutcomeOK,
+		Duration:  max(m.now().Sub(start), 0),
 	}
 	if err != nil {
-		ev.Outcome, ev.Error = "error", err.Error()
+		ev.Outcome, ev.Error = store.OutcomeError, err.Error()
 	}
 	// The audit write must not be lost because the caller's context ended.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -102,8 +112,26 @@ func (m *Manager) audit(op, sandbox string, args any, start time.Time, err error
 	}
 }
 
-// setStatus moves a sandbox to status and records the change with its reason.
+// touch records that a tool call used the sandbox at, which keeps the idle
+// policy away from it. A sandbox that does not exist (a failed create) is
+// not an error.
+func (m *Manager) touch(sandbox string, at time.Time) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := m.store.TouchSandbox(ctx, sandbox, at)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		m.log.Warn("record sandbox use", "sandbox", sandbox, "error", err)
+	}
+}
+
+// setStatus moves a sandbox to status at a user's request and records the
+// change with its reason.
 func (m *Manager) setStatus(ctx context.Context, name, status, reason string) error {
+	return m.setStatusBy(ctx, store.ActorUser, name, status, reason)
+}
+
+// setStatusBy is setStatus for a change made by actor.
+func (m *Manager) setStatusBy(ctx context.Context, actor, name, status, reason string) error {
 	var from string
 	_, err := m.store.UpdateSandbox(ctx, name, func(sb *store.Sandbox) error {
 		from = sb.Status
@@ -125,7 +153,7 @@ func (m *Manager) setStatus(ctx context.Context, name, status, reason string) er
 	m.notify(Change{Sandbox: name, Kind: ChangeStatus, Status: status})
 
 	return m.store.RecordStatus(ctx, store.StatusChange{
-		Sandbox: name, From: from, To: status, Actor: "user", Reason: reason, At: m.now(),
+		Sandbox: name, From: from, To: status, Actor: actor, Reason: reason, At: m.now(),
 	})
 }
 

@@ -38,11 +38,21 @@ func newEnv(t *testing.T) *env {
 // when given, adjusts the Manager's config.
 func newEnvTimeout(t *testing.T, attempt time.Duration, configure ...func(*sandstorm.Config)) *env {
 	t.Helper()
+
+	return newEnvOpts(t, flylocal.Options{}, attempt, configure...)
+}
+
+// newEnvOpts is newEnvTimeout on a flylocal with opts; StateDir is filled in.
+func newEnvOpts(t *testing.T, opts flylocal.Options, attempt time.Duration,
+	configure ...func(*sandstorm.Config),
+) *env {
+	t.Helper()
 	if err := machine.Supported(); err != nil {
 		t.Skipf("machines cannot run here: %v", err)
 	}
 	dir := t.TempDir()
-	fl, err := flylocal.New(flylocal.Options{StateDir: filepath.Join(dir, "fly")})
+	opts.StateDir = filepath.Join(dir, "fly")
+	fl, err := flylocal.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

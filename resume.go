@@ -79,6 +79,7 @@ func (m *Manager) Resume(ctx context.Context, r ResumeRequest) (sb *Sandbox, err
 	if err := m.setStatus(ctx, r.Name, StatusRunning, "resumed"); err != nil {
 		return nil, err
 	}
+	m.enterPhase(ctx, r.Name, store.PhaseActive, "resumed by sandbox_resume")
 
 	return m.started(ctx, r.Name)
 }

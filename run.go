@@ -86,7 +86,18 @@ type ExecResult struct {
 }
 
 // target is the Fly machine a script runs on.
-type target struct{ app, machineID string }
+// target is the machine a command runs on, with the nonce of the lease the
+// Manager holds on it, if any.
+type target struct{ app, machineID, nonce string }
+
+// opts passes the lease nonce, when there is one, to Fly.
+func (t target) opts() []flyclient.CallOption {
+	if t.nonce == "" {
+		return nil
+	}
+
+	return []flyclient.CallOption{flyclient.LeaseNonce(t.nonce)}
+}
 
 // run runs s on t, directly when it fits Fly's exec window and detached otherwise.
 func (m *Manager) run(ctx context.Context, t target, s script) (*ExecResult, error) {
@@ -151,7 +162,7 @@ func (m *Manager) runDirect(ctx context.Context, t target, s script) (*ExecResul
 		Command: s.argv(directWrapper),
 		Timeout: flyTimeout,
 		Stdin:   s.input(),
-	})
+	}, t.opts()...)
 	if err != nil {
 		return nil, fmt.Errorf("exec in machine %s: %w", t.machineID, err)
 	}
@@ -184,7 +195,7 @@ func (m *Manager) runDetached(ctx context.Context, t target, s script) (*ExecRes
 		Command: s.argv(detachedLauncher, dir),
 		Timeout: 30,
 		Stdin:   s.input(),
-	})
+	}, t.opts()...)
 	if err != nil {
 		return nil, fmt.Errorf("start detached command in machine %s: %w", t.machineID, err)
 	}
@@ -278,7 +289,7 @@ func (m *Manager) plainTimeout(ctx context.Context, t target, secs int, code str
 	resp, err := m.fly.Exec(ctx, t.app, t.machineID, flyclient.ExecRequest{
 		Command: append([]string{"/bin/sh", "-c", code, "sh"}, args...),
 		Timeout: secs,
-	})
+	}, t.opts()...)
 	if err != nil {
 		return "", fmt.Errorf("exec in machine %s: %w", t.machineID, err)
 	}

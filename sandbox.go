@@ -37,6 +37,8 @@ type Sandbox struct {
 	Agent          string    `json:"agent,omitempty"`
 	PersonaVersion string    `json:"persona_version,omitempty"`
 	LatestSnapshot *Snapshot `json:"latest_snapshot,omitempty"`
+	// Lifecycle is where the sandbox stands in the idle policy.
+	Lifecycle *LifecycleStatus `json:"lifecycle,omitempty"`
 	LastError      string    `json:"last_error,omitempty"`
 	CreatedAt      time.Time `json:"created_at"`
 	UpdatedAt      time.Time `json:"updated_at"`

@@ -296,8 +296,14 @@ func (j judgement) verdict(
 	var e evidence
 	v.Bytes, v.BytesKnown = j.network(&e, prefix, sb, net)
 	j.toolCalls(ctx, &e, sig, sb.Name)
-	j.sessions(ctx, &e, sig, sb.Name)
 	j.hold(ctx, &e, sig, sb.Name)
+	// Reading session output can cost an exec in the machine; a sandbox
+	// already shown active needs no more evidence.
+	if e.active {
+		e.add(false, "agent sessions not read: the sandbox is already active")
+	} else {
+		j.sessions(ctx, &e, sig, sb.Name)
+	}
 
 	v.LastActivity, v.Reasons = e.last, e.reasons
 	switch {

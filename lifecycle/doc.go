@@ -24,6 +24,9 @@
 //   - Holds: a keep-alive hold whose Until is after now, or zero, is
 //     activity.
 //
+// Sessions are read last, and only when no other signal showed activity,
+// since reading them may cost an exec inside the machine.
+//
 // The verdict is Active when any signal shows activity, whatever the others
 // say. Otherwise it is Unknown when any signal could not be read: Prometheus
 // failed or timed out, it has no series for the running machine, the app
