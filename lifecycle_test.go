@@ -1,11 +1,14 @@
 package sandstorm_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -492,5 +495,81 @@ func TestLifecycle_PrometheusDown(t *testing.T) {
 	le.at(t, 320)
 	if r := le.check(t, sandstorm.LifecycleConfig{}); len(r.Warned) != 1 {
 		t.Errorf("with Prometheus back, warned = %v, want p", names(r.Warned))
+	}
+}
+
+// TestLifecycle_TwoServers runs the policy loops of two servers, sharing a
+// store file and a flylocal, for many cycles while time passes: each sandbox
+// is warned once and paused once, with one snapshot, and no check fails.
+func TestLifecycle_TwoServers(t *testing.T) {
+	t.Parallel()
+	le := newLifeEnv(t)
+	st2, err := store.OpenSQLite(t.Context(), filepath.Join(le.stateDir, "sandstorm.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st2.Close() })
+	m2, err := sandstorm.New(le.client, st2, le.m.Config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sandboxes := []string{"r1", "r2", "r3", "r4"}
+	for _, name := range sandboxes {
+		le.create(t, name)
+	}
+
+	var mu sync.Mutex
+	counts := map[string]int{}
+	var failures []string
+	loops := make([]*lifecycle.Loop, 2)
+	for i, m := range []*sandstorm.Manager{le.m, m2} {
+		loops[i] = &lifecycle.Loop{Name: fmt.Sprintf("server-%d", i), Interval: 5 * time.Millisecond,
+			Check: func(ctx context.Context) error {
+				r, err := m.RunLifecycleCheck(ctx, sandstorm.LifecycleConfig{})
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil && ctx.Err() == nil {
+					failures = append(failures, err.Error())
+				}
+				if r == nil {
+					return err
+				}
+				for _, e := range r.Errors {
+					failures = append(failures, e.Sandbox+": "+e.Error)
+				}
+				for _, a := range slices.Concat(r.Warned, r.Paused, r.Deleted) {
+					counts[string(a.Action)+" "+a.Sandbox]++
+				}
+
+				return nil
+			}}
+		if err := loops[i].Start(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for m := time.Duration(31); m <= 80; m += 3 {
+		le.at(t, m)
+		time.Sleep(40 * time.Millisecond)
+	}
+	for _, l := range loops {
+		l.Stop()
+	}
+
+	if len(failures) > 0 {
+		t.Errorf("checks failed: %q", failures)
+	}
+	for _, name := range sandboxes {
+		if counts["warn "+name] != 1 || counts["pause "+name] != 1 {
+			t.Errorf("%s: warned %d times and paused %d times, want once each", name,
+				counts["warn "+name], counts["pause "+name])
+		}
+		snaps, err := le.store.ListSnapshots(t.Context(), name)
+		if err != nil || len(snaps) != 1 {
+			t.Errorf("%s: snapshots %v, %v; want exactly one", name, snaps, err)
+		}
+		if sb, err := le.m.Get(t.Context(), name); err != nil ||
+			sb.Status != sandstorm.StatusPaused {
+			t.Errorf("%s: %v, %v; want paused", name, sb, err)
+		}
 	}
 }

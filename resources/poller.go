@@ -371,7 +371,7 @@ func (p *Poller) apply(c sandstorm.Change) {
 		for _, id := range p.reg.interests()[c.Sandbox].logs {
 			p.thr.mark(LogURI(c.Sandbox, id))
 		}
-	case sandstorm.ChangeStatus:
+	case sandstorm.ChangeStatus, sandstorm.ChangeLifecycle:
 		if loops != nil {
 			loops.status.nudge()
 			loops.watch.nudge()

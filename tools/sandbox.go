@@ -33,6 +33,7 @@ type createArgs struct {
 	Agent        string            `json:"agent,omitempty" jsonschema:"description=Coding agent to install after start so session_start can run it: claude-code or codex or a configured command agent. A persona without an agent installs claude-code."`
 	Persona      *personaArgs      `json:"persona,omitempty" jsonschema:"description=Persona files for the agent (instructions and settings) deployed into the project directory."`
 	PersonaVars  map[string]string `json:"persona_vars,omitempty" jsonschema:"description=Values for the persona's {{key}} placeholders; a missing one is an error that names it."`
+	IdlePolicy   *idlePolicyArgs   `json:"idle_policy,omitempty" jsonschema:"description=This sandbox's own idle policy over the server's: when to warn\\, pause and delete it once idle."`
 }
 
 // Create is sandbox_create.
@@ -49,6 +50,7 @@ func Create(m *sandstorm.Manager) server.ServerTool {
 				VolumeSizeGB: a.VolumeSizeGB, MemoryMB: a.MemoryMB, CPUs: a.CPUs,
 				SwapSizeMB: a.SwapSizeMB, HTTPPort: a.HTTPPort, Progress: progress(ctx, req),
 				Agent: a.Agent, Persona: a.Persona.source(), PersonaVars: a.PersonaVars,
+				IdlePolicy: a.IdlePolicy.policy(),
 			}
 			if a.Repo != nil {
 				r.Repo = &sandstorm.RepoRequest{URL: a.Repo.URL, Branch: a.Repo.Branch,

@@ -173,8 +173,8 @@ func TestStdio_EveryTool(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(tools.Tools) != 17 {
-		t.Errorf("tools/list has %d tools, want 17", len(tools.Tools))
+	if len(tools.Tools) != 20 {
+		t.Errorf("tools/list has %d tools, want 20", len(tools.Tools))
 	}
 
 	var sb sandboxOut
@@ -248,6 +248,42 @@ func TestStdio_EveryTool(t *testing.T) {
 	c.ok("sandbox_exec", map[string]any{"sandbox": "bob", "command": "echo $LATER"}, &ex)
 	if ex.Stdout != "1\n" {
 		t.Errorf("env set while paused = %q, want 1", ex.Stdout)
+	}
+
+	var hold struct {
+		Phase string `json:"phase"`
+		Hold  struct {
+			Active bool   `json:"active"`
+			Reason string `json:"reason"`
+		} `json:"hold"`
+	}
+	c.ok("sandbox_keepalive", map[string]any{"sandbox": "bob", "minutes": 90,
+		"reason": "nightly build"}, &hold)
+	if !hold.Hold.Active || hold.Hold.Reason != "nightly build" || hold.Phase != "active" {
+		t.Errorf("keepalive = %+v", hold)
+	}
+	var idle struct {
+		Active    int `json:"active"`
+		Sandboxes []struct {
+			Sandbox string   `json:"sandbox"`
+			Verdict string   `json:"verdict"`
+			Reasons []string `json:"reasons"`
+		} `json:"sandboxes"`
+	}
+	c.ok("sandbox_find_idle", map[string]any{"minutes": 5}, &idle)
+	if len(idle.Sandboxes) != 1 || idle.Sandboxes[0].Verdict != "active" ||
+		!strings.Contains(strings.Join(idle.Sandboxes[0].Reasons, " "), "nightly build") {
+		t.Errorf("find_idle = %+v, want bob active by its hold", idle)
+	}
+	var plan struct {
+		DryRun  bool  `json:"dry_run"`
+		Checked int   `json:"checked"`
+		Plan    []any `json:"plan"`
+	}
+	c.ok("lifecycle_check", map[string]any{"dry_run": true, "warn_after_minutes": -1,
+		"pause_after_minutes": 1}, &plan)
+	if !plan.DryRun || plan.Checked != 1 || len(plan.Plan) != 0 {
+		t.Errorf("lifecycle_check dry run = %+v, want nothing planned for a held sandbox", plan)
 	}
 
 	c.ok("sandbox_delete", map[string]any{"sandbox": "bob"}, nil)
@@ -326,6 +362,17 @@ func TestStdio_BadInput(t *testing.T) {
 			"command": "true", "timeout_seconds": 7200}, "timeout"},
 		{"unknown snapshot", "sandbox_resume", map[string]any{"sandbox": "keep",
 			"snapshot_id": "vs_nope"}, "keep"},
+		{"warn after pause", "sandbox_create", map[string]any{"name": "w",
+			"idle_policy": map[string]any{"warn_after_minutes": 30,
+				"pause_after_minutes": 20}}, "warn after"},
+		{"keepalive too long", "sandbox_keepalive", map[string]any{"sandbox": "keep",
+			"minutes": 20000}, "minutes"},
+		{"keepalive unknown sandbox", "sandbox_keepalive", map[string]any{"sandbox": "ghost",
+			"minutes": 5}, "no sandbox named"},
+		{"idle window too short", "sandbox_find_idle", map[string]any{"minutes": 0.5},
+			"minutes"},
+		{"check thresholds out of order", "lifecycle_check", map[string]any{
+			"warn_after_minutes": 50, "pause_after_minutes": 40}, "warn"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

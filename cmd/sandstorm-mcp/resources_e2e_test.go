@@ -41,6 +41,12 @@ type watcher struct {
 	*client
 	updated     chan string // URIs of notifications/resources/updated
 	listChanged chan struct{}
+	logs        chan *sdk.LoggingMessageParams
+}
+
+func newWatcher() *watcher {
+	return &watcher{updated: make(chan string, 100), listChanged: make(chan struct{}, 100),
+		logs: make(chan *sdk.LoggingMessageParams, 100)}
 }
 
 // startWatcher starts the binary and connects to it with the given protocol
@@ -50,7 +56,7 @@ func startWatcher(t *testing.T, stateDir, version string, env ...string) *watche
 	if err := machine.Supported(); err != nil {
 		t.Skipf("machines cannot run here: %v", err)
 	}
-	w := &watcher{updated: make(chan string, 100), listChanged: make(chan struct{}, 100)}
+	w := newWatcher()
 	cl := sdk.NewClient(&sdk.Implementation{Name: "resources-e2e", Version: "0"},
 		w.options())
 	cmd := exec.Command(binary)
@@ -81,6 +87,9 @@ func (w *watcher) options() *sdk.ClientOptions {
 		},
 		ResourceListChangedHandler: func(context.Context, *sdk.ResourceListChangedRequest) {
 			w.listChanged <- struct{}{}
+		},
+		LoggingMessageHandler: func(_ context.Context, r *sdk.LoggingMessageRequest) {
+			w.logs <- r.Params
 		},
 	}
 }

@@ -58,9 +58,20 @@ type inProcess struct {
 	*watcher
 	poller   *resources.Poller
 	requests *appRequests
+	fly      *flylocal.Server
 }
 
 func startInProcess(t *testing.T, version string) *inProcess {
+	t.Helper()
+
+	return startInProcessWith(t, version, flylocal.Options{}, sandstorm.Config{})
+}
+
+// startInProcessWith is startInProcess with flylocal options and a Manager
+// config; StateDir, Prefix and Logger are filled in.
+func startInProcessWith(t *testing.T, version string, opts flylocal.Options,
+	cfg sandstorm.Config,
+) *inProcess {
 	t.Helper()
 	if err := machine.Supported(); err != nil {
 		t.Skipf("machines cannot run here: %v", err)
@@ -69,7 +80,8 @@ func startInProcess(t *testing.T, version string) *inProcess {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	fl, err := flylocal.New(flylocal.Options{StateDir: filepath.Join(dir, "fly")})
+	opts.StateDir = filepath.Join(dir, "fly")
+	fl, err := flylocal.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,12 +93,13 @@ func startInProcess(t *testing.T, version string) *inProcess {
 	}
 	logger := slog.New(slog.NewTextHandler(&testWriter{t: t},
 		&slog.HandlerOptions{Level: slog.LevelWarn}))
+	cfg.Prefix, cfg.Logger = "t-", logger
 	// Without the client's pacing, which holds every exec to Fly's budget of
 	// one a second per machine, the test runs in a third of the time; the
 	// watch's own use of that budget is checked by counting.
 	m, err := sandstorm.New(flyclient.New("test", flyclient.WithBaseURL(ts.URL),
 		flyclient.WithPrometheusURL(ts.URL+"/prometheus"), flyclient.WithoutPacing()), st,
-		sandstorm.Config{Prefix: "t-", Logger: logger})
+		cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +125,7 @@ func startInProcess(t *testing.T, version string) *inProcess {
 		_ = st.Close()
 	})
 
-	w := &watcher{updated: make(chan string, 100), listChanged: make(chan struct{}, 100)}
+	w := newWatcher()
 	cl := sdk.NewClient(&sdk.Implementation{Name: "logs-test", Version: "0"}, w.options())
 	cs, err := cl.Connect(t.Context(), &sdk.IOTransport{Reader: s2cR, Writer: c2sW},
 		&sdk.ClientSessionOptions{ProtocolVersion: version})
@@ -122,7 +135,7 @@ func startInProcess(t *testing.T, version string) *inProcess {
 	t.Cleanup(func() { _ = cs.Close() })
 	w.client = &client{t: t, cs: cs}
 
-	return &inProcess{watcher: w, poller: poller, requests: requests}
+	return &inProcess{watcher: w, poller: poller, requests: requests, fly: fl}
 }
 
 // eventually waits for cond, checking it every few milliseconds.

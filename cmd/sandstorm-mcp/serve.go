@@ -35,6 +35,7 @@ type serveConfig struct {
 	stateDir    string
 	logLevel    string
 	manager     sandstorm.Config
+	lifecycle   lifecycleConfig
 }
 
 func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
@@ -64,8 +65,15 @@ func parseServeFlags(args []string, stderr io.Writer) (serveConfig, error) {
 		"Fly Prometheus API base URL (FLY_PROMETHEUS_URL)")
 	fs.StringVar(&c.logLevel, "log-level", envOr("SANDSTORM_LOG_LEVEL", "info"),
 		"debug, info, warn or error (SANDSTORM_LOG_LEVEL)")
+	env := lifecycleFlags(fs, &c.lifecycle, &c.manager)
 	if err := fs.Parse(args); err != nil {
 		return c, err
+	}
+	if env.err != nil {
+		return c, env.err
+	}
+	if c.lifecycle.interval <= 0 {
+		return c, fmt.Errorf("lifecycle interval %s must be positive", c.lifecycle.interval)
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected argument %q; run sandstorm-mcp -h for usage", fs.Arg(0))
@@ -148,6 +156,10 @@ func openApp(ctx context.Context, cfg serveConfig, logger *slog.Logger) (*appSer
 	app.closers = append(app.closers, st.Close)
 	mc := cfg.manager
 	mc.Logger = logger.With("component", "manager")
+	if mc.Webhook, err = webhookFromEnv(logger); err != nil {
+		app.Close()
+		return nil, err
+	}
 	app.manager, err = sandstorm.New(fly, st, mc)
 	if err != nil {
 		app.Close()
@@ -156,6 +168,8 @@ func openApp(ctx context.Context, cfg serveConfig, logger *slog.Logger) (*appSer
 	var poller *resources.Poller
 	app.mcp, poller = newMCPServer(app.manager, logger)
 	app.closers = append(app.closers, func() error { poller.Stop(); return nil })
+	app.closers = append(app.closers, startLifecycle(app.manager, cfg.lifecycle,
+		logger.With("component", "lifecycle")))
 
 	return app, nil
 }
@@ -211,6 +225,7 @@ func newMCPServer(m *sandstorm.Manager, logger *slog.Logger,
 	)
 	s.AddTools(tools.All(m)...)
 	prompts.Register(s)
+	resources.RegisterNotices(s, hooks, m)
 	poller := resources.Register(s, hooks, m,
 		resources.Options{Logger: logger.With("component", "resources")})
 	poller.Start(context.Background())

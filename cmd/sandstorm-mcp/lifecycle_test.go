@@ -1,0 +1,117 @@
+package main
+
+import (
+	"encoding/json"
+	"sync"
+	"testing"
+	"time"
+
+	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/longrun/sandstorm"
+	"github.com/longrun/sandstorm/flyclient/flylocal"
+)
+
+// testClock is a clock the test moves by hand.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+
+	return c.t
+}
+
+func (c *testClock) set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = t
+}
+
+// quiet moves the clock to start plus minutes and writes flat network
+// counters for the machine over the 40 minutes before.
+func (p *inProcess) quiet(clock *testClock, start time.Time, minutes time.Duration,
+	app, machineID string,
+) {
+	now := start.Add(minutes * time.Minute)
+	clock.set(now)
+	labels := map[string]string{"app": app, "instance": machineID, "device": "eth0"}
+	for at := now.Add(-40 * time.Minute); !at.After(now); at = at.Add(time.Minute) {
+		p.fly.Metrics().Add("fly_instance_net_recv_bytes", labels, at, 0)
+		p.fly.Metrics().Add("fly_instance_net_sent_bytes", labels, at, 0)
+	}
+}
+
+// TestLifecycle_SubscribedClientIsWarned: a client subscribed to a sandbox's
+// status receives the policy's warning as a log message and the status
+// change as a resource update.
+func TestLifecycle_SubscribedClientIsWarned(t *testing.T) {
+	t.Parallel()
+	clock := &testClock{t: time.Now().UTC().Add(3 * time.Hour).Truncate(time.Minute)}
+	p := startInProcessWith(t, legacyProtocol, flylocal.Options{ScrapeInterval: time.Hour},
+		sandstorm.Config{Now: clock.Now})
+	start := clock.Now()
+	var sb struct {
+		App       string `json:"app"`
+		MachineID string `json:"machine_id"`
+	}
+	p.ok("sandbox_create", map[string]any{"name": "quiet", "memory_mb": 256, "cpus": 1}, &sb)
+	err := p.cs.SetLoggingLevel(t.Context(), &sdk.SetLoggingLevelParams{Level: "info"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	uri := "sandbox://quiet/status"
+	if err := p.cs.Subscribe(t.Context(), &sdk.SubscribeParams{URI: uri}); err != nil {
+		t.Fatal(err)
+	}
+
+	p.quiet(clock, start, 31, sb.App, sb.MachineID)
+	p.ok("lifecycle_check", map[string]any{}, nil)
+	p.drain()
+	p.quiet(clock, start, 41, sb.App, sb.MachineID)
+	var r struct {
+		Warned []struct{ Sandbox string } `json:"warned"`
+	}
+	p.ok("lifecycle_check", map[string]any{}, &r)
+	if len(r.Warned) != 1 || r.Warned[0].Sandbox != "quiet" {
+		t.Fatalf("check warned %+v, want quiet", r.Warned)
+	}
+
+	select {
+	case msg := <-p.logs:
+		var data struct {
+			Sandbox, Action, Message string
+		}
+		raw, _ := json.Marshal(msg.Data)
+		if err := json.Unmarshal(raw, &data); err != nil {
+			t.Fatal(err)
+		}
+		if msg.Level != "warning" || data.Sandbox != "quiet" || data.Action != "warn" {
+			t.Errorf("log message = %s %s, want a warning about quiet", msg.Level, raw)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("no log message for the warning within 2s")
+	}
+	if _, ok := p.waitUpdated(uri, time.Now().Add(2*time.Second)); !ok {
+		t.Fatal("no resources/updated for the status within 2s of the warning")
+	}
+	res, err := p.cs.ReadResource(t.Context(), &sdk.ReadResourceParams{URI: uri})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var status struct {
+		Lifecycle struct {
+			Phase string `json:"phase"`
+		} `json:"lifecycle"`
+	}
+	if err := json.Unmarshal([]byte(res.Contents[0].Text), &status); err != nil {
+		t.Fatal(err)
+	}
+	if status.Lifecycle.Phase != "warned" {
+		t.Errorf("status resource phase = %q, want warned", status.Lifecycle.Phase)
+	}
+}
+
