@@ -309,7 +309,7 @@ func TestLifecycle_TransitionsStored(t *testing.T) {
 	if back.From != "warned" || back.To != "active" || back.Actor != store.ActorUser {
 		t.Errorf("reactivation = %+v, want warned -> active by the user", back)
 	}
-	if !lc.LastUsedAt.Equal(le.t0.Add(42*time.Minute)) {
+	if !lc.LastUsedAt.Equal(le.t0.Add(42 * time.Minute)) {
 		t.Errorf("last used %v, want the exec at +42m", lc.LastUsedAt)
 	}
 	if lc.Policy != (sandstorm.IdlePolicy{WarnAfterMinutes: 10, PauseAfterMinutes: 20,

@@ -39,9 +39,9 @@ type Sandbox struct {
 	LatestSnapshot *Snapshot `json:"latest_snapshot,omitempty"`
 	// Lifecycle is where the sandbox stands in the idle policy.
 	Lifecycle *LifecycleStatus `json:"lifecycle,omitempty"`
-	LastError      string    `json:"last_error,omitempty"`
-	CreatedAt      time.Time `json:"created_at"`
-	UpdatedAt      time.Time `json:"updated_at"`
+	LastError string           `json:"last_error,omitempty"`
+	CreatedAt time.Time        `json:"created_at"`
+	UpdatedAt time.Time        `json:"updated_at"`
 }
 
 // Snapshot is a volume snapshot taken of a sandbox.

@@ -114,4 +114,3 @@ func TestLifecycle_SubscribedClientIsWarned(t *testing.T) {
 		t.Errorf("status resource phase = %q, want warned", status.Lifecycle.Phase)
 	}
 }
-
