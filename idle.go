@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/prometheus/common/model"
 
 	"github.com/longrun/sandstorm/lifecycle"
 	"github.com/longrun/sandstorm/store"
@@ -142,6 +145,7 @@ type cycle struct {
 	life      map[string]store.Lifecycle
 	verdicts  []lifecycle.Verdict
 	signals   *cycleSignals
+	metrics   *cachedMetrics
 }
 
 // judge reads every sandbox's record and lifecycle state and judges them.
@@ -155,7 +159,8 @@ func (m *Manager) judge(ctx context.Context, window time.Duration, threshold int
 	if err != nil {
 		return nil, fmt.Errorf("read lifecycle states: %w", err)
 	}
-	c := &cycle{now: m.now(), window: window, threshold: threshold, recs: recs, life: life}
+	c := &cycle{now: m.now(), window: window, threshold: threshold, recs: recs, life: life,
+		metrics: &cachedMetrics{next: m.fly, answers: make(map[string]promAnswer)}}
 	if c.threshold <= 0 {
 		c.threshold = lifecycle.DefaultThresholdBytes
 	}
@@ -168,7 +173,8 @@ func (m *Manager) judge(ctx context.Context, window time.Duration, threshold int
 			VolumeID: rec.VolumeID, Status: rec.Status,
 			Running: rec.Status == StatusRunning && rec.MachineID != ""}
 	}
-	c.verdicts, err = m.detector(c.signals, c.now).FindIdle(ctx, sbs, window, c.threshold)
+	c.verdicts, err = m.detector(c.metrics, c.signals, c.now).FindIdle(ctx, sbs, window,
+		c.threshold)
 	if err != nil {
 		return nil, err
 	}
@@ -176,16 +182,49 @@ func (m *Manager) judge(ctx context.Context, window time.Duration, threshold int
 	return c, nil
 }
 
-// detector returns an activity detector reading sig at the instant now.
-func (m *Manager) detector(sig lifecycle.Signals, now time.Time) *lifecycle.Detector {
+// detector returns an activity detector reading metrics and sig at the
+// instant now.
+func (m *Manager) detector(metrics lifecycle.Metrics, sig lifecycle.Signals, now time.Time,
+) *lifecycle.Detector {
 	return &lifecycle.Detector{
-		Metrics: m.fly,
+		Metrics: metrics,
 		Signals: sig,
 		Org:     m.cfg.Org,
 		Prefix:  m.cfg.Prefix,
 		Now:     func() time.Time { return now },
 		Logger:  m.log,
 	}
+}
+
+// cachedMetrics asks next once per query and answers repeats from memory,
+// so the re-check before a pause judges with the cycle's network figures
+// and a cycle costs two Prometheus queries however much it does.
+type cachedMetrics struct {
+	next lifecycle.Metrics
+
+	mu      sync.Mutex
+	answers map[string]promAnswer
+}
+
+type promAnswer struct {
+	v   model.Value
+	err error
+}
+
+func (c *cachedMetrics) Query(ctx context.Context, org, q string, at time.Time,
+) (model.Value, error) {
+	c.mu.Lock()
+	a, ok := c.answers[q]
+	c.mu.Unlock()
+	if ok {
+		return a.v, a.err
+	}
+	v, err := c.next.Query(ctx, org, q, at)
+	c.mu.Lock()
+	c.answers[q] = promAnswer{v, err}
+	c.mu.Unlock()
+
+	return v, err
 }
 
 // cycleSignals answers the detector from the lifecycle states read at the
@@ -195,6 +234,8 @@ type cycleSignals struct {
 	life map[string]store.Lifecycle
 	recs map[string]store.Sandbox
 	now  time.Time
+
+	mu sync.Mutex
 	// running records the sandboxes seen with a running agent session.
 	running map[string]bool
 }
@@ -218,7 +259,9 @@ func (s *cycleSignals) LastSessionOutput(ctx context.Context, name string,
 ) (time.Time, bool, error) {
 	last, running, err := s.m.lastSessionOutput(ctx, s.recs[name], s.now)
 	if running {
+		s.mu.Lock()
 		s.running[name] = true
+		s.mu.Unlock()
 	}
 
 	return last, running, err

@@ -60,6 +60,7 @@ type LifecycleReport struct {
 	CheckedAt   time.Time          `json:"checked_at"`
 	DryRun      bool               `json:"dry_run"`
 	Checked     int                `json:"checked"`
+	Idle        int                `json:"idle"`
 	Unknown     int                `json:"unknown"`
 	Warned      []LifecycleAction  `json:"warned"`
 	Paused      []LifecycleAction  `json:"paused"`
@@ -111,7 +112,10 @@ func (m *Manager) RunLifecycleCheck(ctx context.Context, cfg LifecycleConfig,
 	var wg sync.WaitGroup
 	for i, rec := range c.recs {
 		v := c.verdicts[i]
-		if v.Kind == lifecycle.Unknown {
+		switch v.Kind {
+		case lifecycle.Idle:
+			r.report.Idle++
+		case lifecycle.Unknown:
 			r.report.Unknown++
 		}
 		job, ok := r.decide(ctx, rec, v)
@@ -311,7 +315,9 @@ func (r *lifecycleRun) pause(ctx context.Context, job policyJob) (string, string
 }
 
 // recheck judges a sandbox again just before its pause, with its current
-// record and lifecycle state, and says why not to pause, if anything.
+// record, lifecycle state, tool calls, holds and sessions, and this cycle's
+// network figures, and says why not to pause, if anything. With the lease
+// held no exec or file call can reach the machine meanwhile.
 func (r *lifecycleRun) recheck(ctx context.Context, job policyJob, cur store.Sandbox,
 ) (string, error) {
 	m := r.m
@@ -330,8 +336,8 @@ func (r *lifecycleRun) recheck(ctx context.Context, job policyJob, cur store.San
 		recs: map[string]store.Sandbox{cur.Name: cur}, now: now, running: map[string]bool{}}
 	sb := lifecycle.Sandbox{Name: cur.Name, App: cur.App, MachineID: cur.MachineID,
 		VolumeID: cur.VolumeID, Status: cur.Status, Running: true}
-	vs, err := m.detector(sig, now).FindIdle(ctx, []lifecycle.Sandbox{sb}, r.c.window,
-		r.c.threshold)
+	vs, err := m.detector(r.c.metrics, sig, now).FindIdle(ctx, []lifecycle.Sandbox{sb},
+		r.c.window, r.c.threshold)
 	if err != nil {
 		return "", err
 	}

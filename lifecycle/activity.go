@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -40,6 +41,10 @@ const (
 	DefaultQueryTimeout = 30 * time.Second
 )
 
+// judgeWorkers bounds the sandboxes judged at once: reading a sandbox's
+// session output may take an exec in its machine.
+const judgeWorkers = 8
+
 // minWindow is the shortest window FindIdle accepts: Fly scrapes its counters
 // about every 15 s, so anything shorter would mostly find no samples.
 const minWindow = time.Minute
@@ -69,7 +74,7 @@ type Hold struct {
 
 // Signals are the activity records kept outside Fly. Each method is a read;
 // an error makes the signal, and so the verdict, unknown unless another
-// signal shows activity.
+// signal shows activity. FindIdle calls them from several goroutines at once.
 type Signals interface {
 	// LastToolCall returns when a tool call last touched the sandbox, or the
 	// zero time if none ever did.
@@ -166,15 +171,23 @@ func (d *Detector) FindIdle(
 			slog.String(logError, net.err.Error()))
 	}
 
-	out := make([]Verdict, 0, len(sandboxes))
+	out := make([]Verdict, len(sandboxes))
+	sem := make(chan struct{}, judgeWorkers)
+	var wg sync.WaitGroup
+	for i, sb := range sandboxes {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			out[i] = j.verdict(ctx, d.Signals, d.Prefix, sb, net)
+		})
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("find idle sandboxes: %w", err)
+	}
 	counts := map[Kind]int{}
-	for _, sb := range sandboxes {
-		v := j.verdict(ctx, d.Signals, d.Prefix, sb, net)
-		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("find idle sandboxes: %w", err)
-		}
+	for _, v := range out {
 		counts[v.Kind]++
-		out = append(out, v)
 	}
 	log.LogAttrs(ctx, slog.LevelDebug, "activity judged",
 		slog.Int(logSandboxes, len(out)), slog.Int(logIdle, counts[Idle]),

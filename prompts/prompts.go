@@ -146,14 +146,15 @@ func investigateText(name string) string {
 	return b.String()
 }
 
-// ReviewIdleSandboxes is review_idle_sandboxes: find running sandboxes with
-// no running session and suggest pausing them.
+// ReviewIdleSandboxes is review_idle_sandboxes: judge every sandbox's
+// activity and suggest pausing the idle ones.
 func ReviewIdleSandboxes() server.ServerPrompt {
 	return server.ServerPrompt{
 		Prompt: mcp.NewPrompt("review_idle_sandboxes",
 			mcp.WithPromptTitle("Review idle sandboxes"),
-			mcp.WithPromptDescription("List the sandboxes, find the running ones where no "+
-				"agent session runs, and suggest pausing them to save money."),
+			mcp.WithPromptDescription("Find the running sandboxes that are idle by their "+
+				"network traffic, agent sessions and tool calls, and suggest pausing them to "+
+				"save money."),
 		),
 		Handler: func(_ context.Context, _ mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
 			return result("Review idle sandboxes", reviewText), nil
@@ -164,16 +165,18 @@ func ReviewIdleSandboxes() server.ServerPrompt {
 const reviewText = `Review my Sandstorm sandboxes and find the ones that cost money ` +
 	`without doing any work.
 
-1. Call sandbox_list for every sandbox and its status.
-2. For each sandbox with status running, call session_list with its name and see whether ` +
-	`any session has running true.
-3. Show me a short table: name, status, running sessions, and the latest session with ` +
-	`how and when it ended.
-4. For each running sandbox with no running session, suggest pausing it with ` +
-	`sandbox_pause, but ask me before pausing any. Remind me what pausing does: it ` +
-	`snapshots the /data volume and keeps everything under /data (projects, the agents' ` +
-	`work and their home directory), stops paying for the machine, and ends whatever ` +
-	`still runs in it; sandbox_resume starts it again.
+1. Call sandbox_find_idle. It judges every sandbox idle, active, unknown or not ` +
+	`running, with the reasons, from its network traffic, agent session output, tool ` +
+	`calls and keep-alive holds.
+2. Call lifecycle_check with dry_run true to see what the idle policy would do now: ` +
+	`which sandboxes it would warn, pause or delete.
+3. Show me a short table: name, verdict, idle minutes, the main reason, and what the ` +
+	`policy plans for it. Treat unknown as "could not measure", never as idle.
+4. For each idle sandbox, suggest pausing it with sandbox_pause, but ask me before ` +
+	`pausing any. Remind me what pausing does: it snapshots the /data volume and keeps ` +
+	`everything under /data (projects, the agents' work and their home directory), stops ` +
+	`paying for the machine, and ends whatever still runs in it; sandbox_resume starts ` +
+	`it again. For one I want kept up, offer sandbox_keepalive with a reason.
 5. Paused sandboxes cost only their storage: leave them. For a sandbox with status ` +
 	`error, give its last_error; suggest sandbox_delete only if I confirm it is no ` +
 	`longer needed, since deleting loses its data.

@@ -74,8 +74,8 @@ func TestInvestigateSandbox(t *testing.T) {
 
 func TestReviewIdleSandboxes(t *testing.T) {
 	text := get(t, ReviewIdleSandboxes(), nil)
-	mustContain(t, text, "sandbox_list", "session_list", "sandbox_pause",
-		"keeps everything under /data", "ask me before")
+	mustContain(t, text, "sandbox_find_idle", "dry_run true", "never as idle",
+		"sandbox_pause", "sandbox_keepalive", "keeps everything under /data", "ask me before")
 }
 
 func TestPrompts_RequiredArguments(t *testing.T) {

@@ -32,6 +32,7 @@ import (
 type benchConfig struct {
 	latency, boot, snapshot time.Duration
 	runs, calls             int
+	lifecycle               lifecycleMix
 }
 
 // runBench measures create, pause and resume against flylocal with Fly-like
@@ -46,11 +47,20 @@ func runBench(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.DurationVar(&c.snapshot, "snapshot", time.Second, "time a snapshot takes")
 	fs.IntVar(&c.runs, "runs", 5, "sandboxes to create, pause and resume")
 	fs.IntVar(&c.calls, "calls", 200, "sandbox_get calls over stdio and direct, each")
+	fs.IntVar(&c.lifecycle.sandboxes, "lifecycle-sandboxes", 1000,
+		"sandboxes one lifecycle check judges (0 to skip)")
+	fs.IntVar(&c.lifecycle.agents, "lifecycle-agents", 50,
+		"of them, quiet ones with an agent session writing output")
+	fs.IntVar(&c.lifecycle.idle, "lifecycle-idle", 20, "of them, idle ones to pause")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if c.runs < 1 || c.calls < 1 {
 		return fmt.Errorf("-runs and -calls must be at least 1")
+	}
+	if l := c.lifecycle; l.agents < 0 || l.idle < 0 || l.agents+l.idle > l.sandboxes {
+		return fmt.Errorf("-lifecycle-agents and -lifecycle-idle must fit in " +
+			"-lifecycle-sandboxes")
 	}
 	b, err := newBench(ctx, c)
 	if err != nil {
@@ -168,6 +178,7 @@ type benchResult struct {
 	requests, limited                 int64
 	logs                              logPolls
 	subs                              *subscriptionResult
+	life                              *lifecycleResult
 }
 
 // logPolls compares following a growing log by cursor with re-reading its
@@ -227,6 +238,11 @@ func (b *bench) run(ctx context.Context) (*benchResult, error) {
 	}
 	res.subs = subs
 	res.requests, res.limited = b.requests.Load(), b.limited.Load()
+	if b.cfg.lifecycle.sandboxes > 0 {
+		if res.life, err = measureLifecycle(ctx, b.cfg, b.cfg.lifecycle); err != nil {
+			return nil, fmt.Errorf("lifecycle: %w", err)
+		}
+	}
 
 	return res, nil
 }
@@ -424,5 +440,8 @@ func (r *benchResult) print(w io.Writer, c benchConfig) {
 	}
 	fmt.Fprintf(tw, "\nFly API requests: %d, answered 429 (rate limited): %d\n",
 		r.requests, r.limited)
+	if r.life != nil {
+		r.life.print(tw, c)
+	}
 	_ = tw.Flush()
 }
