@@ -528,10 +528,12 @@ func TestLifecycle_TwoServers(t *testing.T) {
 				r, err := m.RunLifecycleCheck(ctx, sandstorm.LifecycleConfig{})
 				mu.Lock()
 				defer mu.Unlock()
-				if err != nil && ctx.Err() == nil {
-					failures = append(failures, err.Error())
+				if ctx.Err() != nil {
+					// Stopping the loop cancels the check in progress.
+					return ctx.Err()
 				}
-				if r == nil {
+				if err != nil {
+					failures = append(failures, err.Error())
 					return err
 				}
 				for _, e := range r.Errors {
@@ -550,6 +552,20 @@ func TestLifecycle_TwoServers(t *testing.T) {
 	for m := time.Duration(31); m <= 80; m += 3 {
 		le.at(t, m)
 		time.Sleep(40 * time.Millisecond)
+	}
+	// Under load the pauses may still be running: give them time to finish.
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		mu.Lock()
+		done := 0
+		for _, name := range sandboxes {
+			done += counts["pause "+name]
+		}
+		mu.Unlock()
+		if done >= len(sandboxes) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	for _, l := range loops {
 		l.Stop()

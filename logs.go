@@ -15,7 +15,7 @@ import (
 // LogsRequest reads a session's log. Without Cursor (nil) it reads the last
 // Lines lines (all of the log when Lines is 0); with Cursor it reads forward
 // from that byte offset. Wait, up to MaxLogWait, holds the call until new
-// output arrives or the session ends.
+// output arrives or the session ends; a sub-second wait counts in tenths.
 type LogsRequest struct {
 	Sandbox    string
 	Identifier string
@@ -42,24 +42,25 @@ type LogChunk struct {
 	More bool `json:"more"`
 }
 
-// GetSessionLogs reads a session's log from the machine, one exec per call.
+// Log waits. One exec holds at most maxExecWait inside the machine: Fly
+// answers an exec within about a minute, and the exec's own timeout (45 s)
+// stays well past it. readLog counts its wait in logWaitSteps; a remaining
+// wait shorter than one step is not worth another exec.
+const (
+	maxExecWait = 20 * time.Second
+	logWaitStep = 100 * time.Millisecond
+)
+
+// GetSessionLogs reads a session's log from the machine. Without Wait it
+// costs one exec; with Wait it holds one exec of up to maxExecWait inside the
+// machine after another until new output arrives, the session ends, Wait has
+// passed or ctx ends, so every wait up to MaxLogWait is honoured whole.
 func (m *Manager) GetSessionLogs(ctx context.Context, r LogsRequest) (*LogChunk, error) {
 	if r.MaxBytes == 0 {
 		r.MaxBytes = DefaultLogChunk
 	}
-	if r.MaxBytes < 1 || r.MaxBytes > MaxLogChunk {
-		return nil, invalidf(fmt.Sprintf("Use 1 to %d and page with next_cursor.", MaxLogChunk),
-			"max_bytes %d is out of range", r.MaxBytes)
-	}
-	if r.Wait < 0 || r.Wait > MaxLogWait {
-		return nil, invalidf("Use 0 to 60000 ms.", "wait %s is out of range", r.Wait)
-	}
-	if r.Lines < 0 {
-		return nil, invalidf("Use 0 or more.", "lines %d is negative", r.Lines)
-	}
-	if r.Cursor != nil && *r.Cursor < 0 {
-		return nil, invalidf("Use the next_cursor of an earlier call, or omit cursor.",
-			"cursor %d is negative", *r.Cursor)
+	if err := r.check(); err != nil {
+		return nil, err
 	}
 	rec, err := m.findSession(ctx, r.Sandbox, r.Identifier, r.SessionID)
 	if err != nil {
@@ -76,17 +77,21 @@ func (m *Manager) GetSessionLogs(ctx context.Context, r LogsRequest) (*LogChunk,
 	case r.Lines > 0:
 		from = -1
 	}
-	// Fly answers an exec within about a minute; the wait stays well inside.
-	wait := min(r.Wait, 20*time.Second)
-	out, err := m.plainTimeout(ctx, t, 45, readLog, strings.TrimSuffix(rec.LogPath, ".log"),
-		strconv.FormatInt(from, 10), strconv.Itoa(r.MaxBytes),
-		strconv.Itoa(int(wait.Round(time.Second)/time.Second)), strconv.Itoa(r.Lines))
-	if err != nil {
-		return nil, err
-	}
-	chunk, p, err := parseChunk(out)
-	if err != nil {
-		return nil, err
+
+	// The wait passes inside the machine in real time, whatever m.now says.
+	deadline := time.Now().Add(r.Wait)
+	var chunk *LogChunk
+	var p SessionProbe
+	for {
+		wait := min(time.Until(deadline), maxExecWait)
+		if chunk, p, err = m.readLogOnce(ctx, t, rec.LogPath, from, r, wait); err != nil {
+			return nil, err
+		}
+		// Every read starts at from, so an empty one loses nothing.
+		if chunk.Text != "" || p.State != "running" ||
+			time.Until(deadline) < logWaitStep || ctx.Err() != nil {
+			break
+		}
 	}
 	chunk.SessionID = rec.ID
 	chunk.Running = p.State == "running"
@@ -97,6 +102,42 @@ func (m *Manager) GetSessionLogs(ctx context.Context, r LogsRequest) (*LogChunk,
 	chunk.trim(r.Lines, r.Cursor != nil)
 
 	return chunk, nil
+}
+
+// check validates a LogsRequest's limits.
+func (r LogsRequest) check() error {
+	if r.MaxBytes < 1 || r.MaxBytes > MaxLogChunk {
+		return invalidf(fmt.Sprintf("Use 1 to %d and page with next_cursor.", MaxLogChunk),
+			"max_bytes %d is out of range", r.MaxBytes)
+	}
+	if r.Wait < 0 || r.Wait > MaxLogWait {
+		return invalidf("Use 0 to 60000 ms.", "wait %s is out of range", r.Wait)
+	}
+	if r.Lines < 0 {
+		return invalidf("Use 0 or more.", "lines %d is negative", r.Lines)
+	}
+	if r.Cursor != nil && *r.Cursor < 0 {
+		return invalidf("Use the next_cursor of an earlier call, or omit cursor.",
+			"cursor %d is negative", *r.Cursor)
+	}
+
+	return nil
+}
+
+// readLogOnce runs readLog once for r from byte from (-1: r.Lines before the
+// end), waiting up to wait, rounded up to a step, for the log to grow.
+func (m *Manager) readLogOnce(ctx context.Context, t target, logPath string, from int64,
+	r LogsRequest, wait time.Duration,
+) (*LogChunk, SessionProbe, error) {
+	steps := max(0, int64((wait+logWaitStep-1)/logWaitStep))
+	out, err := m.plainTimeout(ctx, t, 45, readLog, strings.TrimSuffix(logPath, ".log"),
+		strconv.FormatInt(from, 10), strconv.Itoa(r.MaxBytes),
+		strconv.FormatInt(steps, 10), strconv.Itoa(r.Lines))
+	if err != nil {
+		return nil, SessionProbe{}, err
+	}
+
+	return parseChunk(out)
 }
 
 // parseChunk reads readLog's answer.

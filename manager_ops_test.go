@@ -1,16 +1,25 @@
 package sandstorm_test
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/longrun/sandstorm"
 	"github.com/longrun/sandstorm/flyclient"
+	"github.com/longrun/sandstorm/flyclient/flylocal"
+	"github.com/longrun/sandstorm/flyclient/flylocal/machine"
 	"github.com/longrun/sandstorm/store"
 )
 
@@ -278,4 +287,91 @@ func TestManager_AuditAndHistory(t *testing.T) {
 	if want := "running>paused creating>running >creating"; strings.Join(moves, " ") != want {
 		t.Errorf("status history = %v, want %s", moves, want)
 	}
+}
+
+// TestManager_CloneTokenInNoArgvOrLog pins that a repository token never
+// appears in the argument list of any command the Manager runs in the
+// machine, nor in any log line of the Manager or the Fly client at debug
+// level: it travels only in exec's stdin.
+func TestManager_CloneTokenInNoArgvOrLog(t *testing.T) {
+	t.Parallel()
+	if err := machine.Supported(); err != nil {
+		t.Skipf("machines cannot run here: %v", err)
+	}
+	repo := gitRepo(t)
+	const token = "ghp_ARGVtoken0987654321"
+	dir := t.TempDir()
+	fl, err := flylocal.New(flylocal.Options{StateDir: filepath.Join(dir, "fly")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var argvs [][]string
+	record := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/exec") {
+			body, _ := io.ReadAll(r.Body)
+			var req struct {
+				Command []string `json:"command"`
+			}
+			_ = json.Unmarshal(body, &req)
+			mu.Lock()
+			argvs = append(argvs, req.Command)
+			mu.Unlock()
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
+		fl.ServeHTTP(w, r)
+	})
+	ts := httptest.NewServer(record)
+	t.Cleanup(func() { ts.Close(); _ = fl.Close() })
+	var logs bytes.Buffer
+	var logMu sync.Mutex
+	logger := slog.New(slog.NewTextHandler(&lockedWriter{w: &logs, mu: &logMu},
+		&slog.HandlerOptions{Level: slog.LevelDebug}))
+	st, err := store.OpenSQLite(t.Context(), filepath.Join(dir, "sandstorm.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	m, err := sandstorm.New(flyclient.New("t", flyclient.WithBaseURL(ts.URL),
+		flyclient.WithLogger(logger)), st, sandstorm.Config{Prefix: "t-", Logger: logger,
+		PollInterval: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if _, err := m.Create(t.Context(), sandstorm.CreateRequest{Name: "argv", MemoryMB: 256,
+		CPUs: 1, Repo: &sandstorm.RepoRequest{URL: repo, Token: token}}); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(argvs) == 0 {
+		t.Fatal("no exec was recorded")
+	}
+	for _, argv := range argvs {
+		if strings.Contains(strings.Join(argv, "\x00"), token) {
+			t.Errorf("an exec's argv holds the token: %q", argv)
+		}
+	}
+	logMu.Lock()
+	defer logMu.Unlock()
+	if logs.Len() == 0 {
+		t.Fatal("nothing was logged at debug level")
+	}
+	if strings.Contains(logs.String(), token) {
+		t.Error("a log line holds the token")
+	}
+}
+
+// lockedWriter serialises writes to w.
+type lockedWriter struct {
+	w  io.Writer
+	mu *sync.Mutex
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+
+	return l.w.Write(p)
 }

@@ -219,6 +219,9 @@ func (r *lifecycleRun) apply(ctx context.Context, job policyJob) {
 	switch {
 	case errors.Is(err, errStale):
 		skip = "its lifecycle state changed while the check ran; it is decided again next time"
+	case err != nil && ctx.Err() != nil:
+		// The check was stopped; the action is decided again next time.
+		return
 	case err != nil:
 		r.fail(job.rec.Name, job.d.Action, err)
 		return

@@ -92,18 +92,18 @@ const sessionState = `st() {
 const probeSessions = sessionState + `
 for p in "$@"; do st "$p"; done`
 
-// readLog waits up to $4 seconds for session log $1.log to grow past byte
-// $2 while the session runs, then prints the offset read from, the session's
-// state line, and up to $3 bytes from there in base64. With $2 = -1 it starts
-// $5 lines before the end.
+// readLog waits up to $4 tenths of a second, polling every 0.2 s, for session
+// log $1.log to grow past byte $2 while the session runs, then prints the
+// offset read from, the session's state line, and up to $3 bytes from there in
+// base64. With $2 = -1 it starts $5 lines before the end.
 const readLog = sessionState + `
-p=$1; f=$1.log; off=$2
+p=$1; f=$1.log; off=$2; w=$4
 [ -f "$f" ] || { echo "no such session log" >&2; exit 2; }
 if [ "$off" -lt 0 ]; then off=$(( $(stat -c %s "$f") - $(tail -n "$5" "$f" | wc -c) )); fi
-n=0
-while [ "$(stat -c %s "$f")" -le "$off" ] && [ $n -lt $(($4 * 5)) ] &&
+while [ "$w" -gt 0 ] && [ "$(stat -c %s "$f")" -le "$off" ] &&
   st "$p" | grep -q '^running'; do
-  sleep 0.2; n=$((n + 1))
+  if [ "$w" -ge 2 ]; then sleep 0.2; else sleep 0.1; fi
+  w=$((w - 2))
 done
 echo "$off"; st "$p"
 tail -c +$((off + 1)) "$f" | head -c "$3" | base64 | tr -d '\n'`

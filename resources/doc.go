@@ -6,8 +6,8 @@
 // mcp-go acknowledges resources/subscribe and subscriptions/listen but records
 // neither, so this package keeps its own registry, filled from server hooks,
 // and sends notifications/resources/updated itself. A Poller watches only what
-// some client subscribed to: it polls a sandbox's status every couple of
-// seconds, and follows its sessions with one long-waiting exec per sandbox
+// some client subscribed to: it polls a sandbox's status every second, and
+// follows its sessions with one long-waiting exec per sandbox
 // that returns when a session's log grows or its state changes. Changes the
 // Manager makes reach it through Manager.OnChange.
 //

@@ -35,7 +35,8 @@ type Options struct {
 	// Logger receives the Poller's logs. Default: discard.
 	Logger *slog.Logger
 	// StatusInterval is how often a subscribed sandbox's status is read.
-	// Default 2s, well inside Fly's 5/s for GET machine.
+	// Default 1s, so a change is seen within two seconds, well inside Fly's 5/s for
+	// GET machine.
 	StatusInterval time.Duration
 	// WatchSpacing is the least time between the starts of two session
 	// watches of one sandbox, so a log that grows without pause costs at
@@ -60,7 +61,7 @@ func (o Options) withDefaults() Options {
 			*d = v
 		}
 	}
-	def(&o.StatusInterval, 2*time.Second)
+	def(&o.StatusInterval, time.Second)
 	def(&o.WatchSpacing, time.Second)
 	def(&o.MaxWatch, sandstorm.MaxWatch)
 	o.MaxWatch = min(o.MaxWatch, sandstorm.MaxWatch)

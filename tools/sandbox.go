@@ -131,7 +131,7 @@ func Pause(m *sandstorm.Manager) server.ServerTool {
 			"wait until the snapshot is complete, then delete the machine. Files under /data "+
 			"are kept; running processes end. If the snapshot fails the machine keeps running. "+
 			"Pausing a paused sandbox returns its snapshot.",
-		hints{destructive: false, idempotent: true, openWorld: true},
+		hints{destructive: true, idempotent: true, openWorld: true},
 		func(ctx context.Context, req mcp.CallToolRequest, a nameArgs) (any, string, error) {
 			res, err := m.Pause(ctx, a.Sandbox, progress(ctx, req))
 			if err != nil {
@@ -156,9 +156,10 @@ type resumeArgs struct {
 func Resume(m *sandstorm.Manager) server.ServerTool {
 	return define("sandbox_resume", "Resume sandbox",
 		"Resume a paused sandbox: start a machine on its volume, or restore the volume "+
-			"from a chosen snapshot first. Optionally change env, memory, CPUs or swap. "+
-			"Resuming a running sandbox without snapshot_id returns it unchanged.",
-		hints{destructive: false, idempotent: true, openWorld: true},
+			"from a chosen snapshot first, which drops whatever /data gained after that "+
+			"snapshot. Optionally change env, memory, CPUs or swap. Resuming a running "+
+			"sandbox without snapshot_id returns it unchanged.",
+		hints{destructive: true, idempotent: true, openWorld: true},
 		func(ctx context.Context, req mcp.CallToolRequest, a resumeArgs) (any, string, error) {
 			sb, err := m.Resume(ctx, sandstorm.ResumeRequest{
 				Name: a.Sandbox, SnapshotID: a.SnapshotID, Env: a.Env, MemoryMB: a.MemoryMB,
@@ -186,7 +187,7 @@ func UpdateEnv(m *sandstorm.Manager) server.ServerTool {
 		"Add, change or remove a sandbox's environment variables. Values are stored as Fly "+
 			"secrets and never shown again. They take effect at the next machine start, or "+
 			"now with restart: true.",
-		hints{destructive: false, idempotent: true, openWorld: true},
+		hints{destructive: true, idempotent: true, openWorld: true},
 		func(ctx context.Context, _ mcp.CallToolRequest, a updateEnvArgs) (any, string, error) {
 			sb, err := m.UpdateEnv(ctx, sandstorm.UpdateEnvRequest{
 				Name: a.Sandbox, Set: a.Env, Unset: a.Unset, Restart: a.Restart,

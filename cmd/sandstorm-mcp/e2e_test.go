@@ -202,6 +202,13 @@ func TestStdio_EveryTool(t *testing.T) {
 	if ex.Stdout != "s3cret-value x\n" || ex.ExitCode != 0 {
 		t.Errorf("exec = %+v", ex)
 	}
+	// Allowed more than Fly's exec window, the command runs detached, polled,
+	// with progress while it runs.
+	c.ok("sandbox_exec", map[string]any{"sandbox": "bob", "command": "sleep 2; echo long",
+		"timeout_seconds": 120}, &ex)
+	if ex.Stdout != "long\n" || ex.ExitCode != 0 {
+		t.Errorf("detached exec = %+v", ex)
+	}
 
 	blob := []byte{0, 1, 2, 0xff, 0xfe, '\n', 'z'}
 	c.ok("sandbox_write_file", map[string]any{"sandbox": "bob", "path": "/data/keep/blob",
@@ -313,7 +320,8 @@ func checkProgressOrder(t *testing.T, events []string) {
 			}
 		}
 	}
-	for _, name := range []string{"sandbox_create", "sandbox_pause", "sandbox_resume"} {
+	for _, name := range []string{"sandbox_create", "sandbox_pause", "sandbox_resume",
+		"sandbox_exec"} {
 		if !seen[name] {
 			t.Errorf("no progress notification for %s", name)
 		}

@@ -200,7 +200,7 @@ func connectFly(cfg serveConfig, logger *slog.Logger, app *appServer) (*flyclien
 	go func() { _ = hs.Serve(ln) }()
 	app.closers = append(app.closers, hs.Close)
 	url := "http://" + ln.Addr().String()
-	logger.Info("no FLY_API_TOKEN: running on the embedded flylocal, where machines are "+
+	logger.Warn("no FLY_API_TOKEN: running on the embedded flylocal, where machines are "+
 		"local processes", "url", url, "state_dir", filepath.Join(cfg.stateDir, "flylocal"))
 
 	return flyclient.New("flylocal", flyclient.WithBaseURL(url),
