@@ -197,11 +197,10 @@ func (r *lifecycleRun) apply(ctx context.Context, job policyJob) {
 		hooks func(LifecycleAction)
 	)
 	switch job.d.Action {
-	case lifecycle.ActionNone:
-		_, err = r.m.moveLifecycle(ctx, job.rec.Name, store.ActorPolicy, job.d.Reasons,
-			r.advance(job))
-	case lifecycle.ActionWarn:
-		list, hooks = &r.report.Warned, r.cfg.OnWarn
+	case lifecycle.ActionNone, lifecycle.ActionWarn:
+		if job.d.Action == lifecycle.ActionWarn {
+			list, hooks = &r.report.Warned, r.cfg.OnWarn
+		}
 		_, err = r.m.moveLifecycle(ctx, job.rec.Name, store.ActorPolicy, job.d.Reasons,
 			r.advance(job))
 	case lifecycle.ActionReactivate:
@@ -217,6 +216,8 @@ func (r *lifecycleRun) apply(ctx context.Context, job policyJob) {
 	}
 
 	switch {
+	case errors.Is(err, errStale) && list == nil:
+		return
 	case errors.Is(err, errStale):
 		skip = "its lifecycle state changed while the check ran; it is decided again next time"
 	case err != nil && ctx.Err() != nil:

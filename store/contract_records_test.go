@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -338,3 +339,29 @@ func testEvents(t *testing.T, st Store) {
 }
 
 // testTimes checks that times in any zone come back equal and in UTC.
+
+// testSnapshotsSameSecond pins that snapshots taken within one second, which
+// Fly's whole-second created_at cannot order, list in the order recorded,
+// latest first: resume once took an older snapshot for the latest this way.
+func testSnapshotsSameSecond(t *testing.T, st Store) {
+	ctx := t.Context()
+	mustCreate(t, st, newSandbox("sb-s"))
+	for _, id := range []string{"vs_zzz", "vs_aaa", "vs_mmm"} {
+		err := st.PutSnapshot(ctx, Snapshot{ID: id, Sandbox: "sb-s", VolumeID: "vol",
+			Status: "created", Reason: SnapshotPause, CreatedAt: t0})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	snaps, err := st.ListSnapshots(ctx, "sb-s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, s := range snaps {
+		got = append(got, s.ID)
+	}
+	if strings.Join(got, ",") != "vs_mmm,vs_aaa,vs_zzz" {
+		t.Errorf("snapshots = %v, want the latest recorded first", got)
+	}
+}

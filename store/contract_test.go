@@ -26,6 +26,7 @@ func testStore(t *testing.T, open func(t *testing.T) Store) {
 		{name: "UpdateSandbox", run: testUpdateSandbox},
 		{name: "DeleteSandbox", run: testDeleteSandbox},
 		{name: "PutSnapshot", run: testPutSnapshot},
+		{name: "SnapshotsSameSecond", run: testSnapshotsSameSecond},
 		{name: "StatusHistory", run: testStatusHistory},
 		{name: "RecordEvent", run: testRecordEvent},
 		{name: "Events", run: testEvents},

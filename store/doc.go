@@ -19,7 +19,8 @@
 // precision is enough: the shared contract tests only require that), sort names with
 // COLLATE "C" to match SQLite's byte order, and take a row lock (SELECT ... FOR UPDATE) in
 // UpdateSandbox, and on the sandboxes row in UpdateLifecycle, since the lifecycle row may
-// not exist yet; the contract tests in this package are written to run against it unchanged.
+// not exist yet, and order snapshots of the same time by an identity column, as SQLite
+// does by rowid; the contract tests in this package are written to run against it unchanged.
 //
 // Known limitations: audit events and lifecycle transitions are never pruned, and
 // UpdateSandbox and RecordStatus, like UpdateLifecycle and RecordTransition, are separate

@@ -68,7 +68,7 @@ func updateSnapshot(ctx context.Context, tx *sql.Tx, snap Snapshot) error {
 func (s *SQLite) ListSnapshots(ctx context.Context, sandbox string) ([]Snapshot, error) {
 	rows, err := s.read.QueryContext(ctx, `SELECT id, sandbox, volume_id, status, reason,
 		size_bytes, created_at FROM snapshots WHERE sandbox = ?
-		ORDER BY created_at DESC, id DESC`, sandbox)
+		ORDER BY created_at DESC, rowid DESC`, sandbox)
 	if err != nil {
 		return nil, fmt.Errorf("list snapshots of %s: %w", sandbox, err)
 	}

@@ -192,8 +192,9 @@ type Store interface {
 	// to now; on update a zero CreatedAt keeps the stored one.
 	PutSnapshot(ctx context.Context, s Snapshot) error
 
-	// ListSnapshots returns the sandbox's snapshots, newest first. A sandbox with no
-	// snapshots, or none at all, yields an empty list.
+	// ListSnapshots returns the sandbox's snapshots, newest first; snapshots with the
+	// same time, as Fly's whole seconds often give, come latest recorded first. A
+	// sandbox with no snapshots, or none at all, yields an empty list.
 	ListSnapshots(ctx context.Context, sandbox string) ([]Snapshot, error)
 
 	// RecordStatus appends a status change. It returns ErrNotFound if the sandbox does
