@@ -96,7 +96,8 @@ func List(m *sandstorm.Manager) server.ServerTool {
 func Get(m *sandstorm.Manager) server.ServerTool {
 	return define("sandbox_get", "Get sandbox",
 		"Get one sandbox's status, machine state, ids, region, URL, resources, image, env "+
-			"names (never values), latest snapshot and times.",
+			"names (never values), latest snapshot and times, and where it stands in the "+
+			"idle policy: phase, policy, keep-alive hold and latest transitions with reasons.",
 		hints{readOnly: true, idempotent: true, openWorld: true},
 		func(ctx context.Context, _ mcp.CallToolRequest, a nameArgs) (any, string, error) {
 			sb, err := m.Get(ctx, a.Sandbox)
