@@ -48,21 +48,21 @@ type lifecycleResult struct {
 	cycles []lifecycleCycle
 }
 
-// benchClock is the lifecycle bench's Manager clock, moved by hand so half an
-// hour of quiet takes no time.
-type benchClock struct {
+// manualClock is a Manager clock moved by hand, so that half an hour of quiet
+// takes no time in the lifecycle bench and tests.
+type manualClock struct {
 	mu sync.Mutex
 	t  time.Time
 }
 
-func (c *benchClock) Now() time.Time {
+func (c *manualClock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 
 	return c.t
 }
 
-func (c *benchClock) set(t time.Time) {
+func (c *manualClock) set(t time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.t = t
@@ -110,7 +110,7 @@ func measureLifecycle(ctx context.Context, c benchConfig, mix lifecycleMix,
 		return nil, err
 	}
 	defer st.Close()
-	clock := &benchClock{t: time.Now().UTC().Add(3 * time.Hour).Truncate(time.Minute)}
+	clock := &manualClock{t: time.Now().UTC().Add(3 * time.Hour).Truncate(time.Minute)}
 	start := clock.Now()
 	m, err := sandstorm.New(flyclient.New("bench", flyclient.WithBaseURL(url),
 		flyclient.WithPrometheusURL(url+"/prometheus")), st,

@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"sync"
 	"testing"
 	"time"
 
@@ -12,28 +11,9 @@ import (
 	"github.com/longrun/sandstorm/flyclient/flylocal"
 )
 
-// testClock is a clock the test moves by hand.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-
-	return c.t
-}
-
-func (c *testClock) set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
-
 // quiet moves the clock to start plus minutes and writes flat network
 // counters for the machine over the 40 minutes before.
-func (p *inProcess) quiet(clock *testClock, start time.Time, minutes time.Duration,
+func (p *inProcess) quiet(clock *manualClock, start time.Time, minutes time.Duration,
 	app, machineID string,
 ) {
 	now := start.Add(minutes * time.Minute)
@@ -50,7 +30,7 @@ func (p *inProcess) quiet(clock *testClock, start time.Time, minutes time.Durati
 // change as a resource update.
 func TestLifecycle_SubscribedClientIsWarned(t *testing.T) {
 	t.Parallel()
-	clock := &testClock{t: time.Now().UTC().Add(3 * time.Hour).Truncate(time.Minute)}
+	clock := &manualClock{t: time.Now().UTC().Add(3 * time.Hour).Truncate(time.Minute)}
 	p := startInProcessWith(t, legacyProtocol, flylocal.Options{ScrapeInterval: time.Hour},
 		sandstorm.Config{Now: clock.Now})
 	start := clock.Now()
