@@ -135,6 +135,33 @@ func withMetadata(raw json.RawMessage, md map[string]string) (json.RawMessage, e
 	return json.Marshal(obj)
 }
 
+// normalizedKeys are the config objects Fly's answers always carry, as {}
+// when the request left them out.
+var normalizedKeys = []string{"dns", "init"}
+
+// normalizeConfig returns the compact config object raw with the keys of
+// normalizedKeys added where absent, as Fly echoes a config. Everything else,
+// key order included, is kept as received.
+func normalizeConfig(raw json.RawMessage) json.RawMessage {
+	raw = compactJSON(raw)
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &obj); err != nil || obj == nil {
+		return raw
+	}
+	out := bytes.TrimSuffix(bytes.Clone(raw), []byte("}"))
+	for _, k := range normalizedKeys {
+		if _, ok := obj[k]; ok {
+			continue
+		}
+		if len(out) > 1 {
+			out = append(out, ',')
+		}
+		out = append(out, `"`+k+`":{}`...)
+	}
+
+	return append(out, '}')
+}
+
 // compactJSON returns raw without insignificant whitespace.
 func compactJSON(raw json.RawMessage) json.RawMessage {
 	var buf bytes.Buffer

@@ -26,6 +26,9 @@
 // start, so a change reaches a running machine only when it next starts. The
 // main process's output goes to <state>/logs/<machine_id>.log.
 //
+// A config is answered as it was sent, unknown keys included, with "init"
+// and "dns" added as {} when absent, as Fly does.
+//
 // Create answers "created" and the machine boots in the background, through
 // "starting" to "started" after Options.BootDuration. Stop, restart, suspend
 // and update answer once the change is under way; clients wait for the final

@@ -34,6 +34,20 @@ type ipView struct {
 	Network     *ipNetworkView `json:"network"`
 }
 
+// assignedIPView is the AssignIPResponse object of the API: the assignment
+// and its ip_pair, which only egress_pair assignments fill, so always null
+// here.
+type assignedIPView struct {
+	ipView
+	IPPair *ipPairView `json:"ip_pair"`
+}
+
+// ipPairView is the v4 and v6 pair of an egress_pair assignment.
+type ipPairView struct {
+	V4 string `json:"v4"`
+	V6 string `json:"v6"`
+}
+
 // ipNetworkView is the network of a Flycast (private_v6) address.
 type ipNetworkView struct {
 	Name    string `json:"name"`
@@ -111,7 +125,7 @@ func (s *Server) assignIP(w http.ResponseWriter, r *http.Request) error {
 		ip.Network = cmp.Or(req.Network, "default")
 	case "shared_v4":
 		if i := slices.IndexFunc(a.IPs, func(x ipRecord) bool { return x.Shared }); i >= 0 {
-			writeJSON(w, http.StatusOK, s.ipViewOf(a.IPs[i]))
+			writeJSON(w, http.StatusOK, assignedIPView{ipView: s.ipViewOf(a.IPs[i])})
 
 			return nil
 		}
@@ -134,7 +148,7 @@ func (s *Server) assignIP(w http.ResponseWriter, r *http.Request) error {
 
 		return err
 	}
-	writeJSON(w, http.StatusOK, s.ipViewOf(ip))
+	writeJSON(w, http.StatusOK, assignedIPView{ipView: s.ipViewOf(ip)})
 
 	return nil
 }

@@ -34,7 +34,7 @@ func decodeMachineRequest(r *http.Request) (machineRequest, machineConfig, error
 	if err := checkConfig(cfg); err != nil {
 		return req, cfg, err
 	}
-	req.Config = compactJSON(req.Config)
+	req.Config = normalizeConfig(req.Config)
 
 	return req, cfg, nil
 }

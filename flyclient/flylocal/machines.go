@@ -78,6 +78,20 @@ type machineView struct {
 	Nonce      string          `json:"nonce,omitempty"`
 	Lease      *leaseView      `json:"lease,omitempty"`
 	HostStatus string          `json:"host_status"`
+	// IncompleteConfig is always null: flylocal's host is never unreachable.
+	IncompleteConfig json.RawMessage `json:"incomplete_config"`
+	// Checks is empty, or absent in a summary: flylocal runs no checks.
+	Checks   []checkStatus `json:"checks,omitzero"`
+	Cordoned bool          `json:"cordoned"` // cordon is not implemented
+}
+
+// checkStatus is an entry of a Machine's checks, the state of one of its
+// config.checks.
+type checkStatus struct {
+	Name      string `json:"name"`
+	Status    string `json:"status"`
+	Output    string `json:"output"`
+	UpdatedAt string `json:"updated_at"`
 }
 
 // imageRef is the image_ref object, parsed from config.image.
@@ -133,6 +147,7 @@ func (s *Server) viewLocked(m *machineRecord, summary, withLease bool) machineVi
 	if !summary {
 		v.Config = m.Config
 		v.Events = m.Events
+		v.Checks = []checkStatus{}
 	}
 	if l := s.activeLeaseLocked(m); withLease && l != nil {
 		v.Lease = &leaseView{Description: l.Description, ExpiresAt: l.ExpiresAt.Unix(),

@@ -74,6 +74,7 @@ type volumeView struct {
 	FSType            string  `json:"fstype"`
 	SnapshotRetention int     `json:"snapshot_retention"`
 	AutoBackupEnabled bool    `json:"auto_backup_enabled"`
+	HostDedicationKey string  `json:"host_dedication_key"` // always "": no dedicated hosts
 	HostStatus        string  `json:"host_status"`
 	Type              string  `json:"type"`
 
