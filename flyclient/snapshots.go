@@ -42,10 +42,13 @@ func (c *Client) CreateSnapshot(
 	if err := c.do(ctx, cl, nil); err != nil {
 		return nil, fmt.Errorf("create snapshot of volume %s: %w", volumeID, err)
 	}
-	// Fly lists a new snapshot at once; allow a short delay all the same.
+	// Fly lists a new snapshot at once; allow a short delay all the same. The
+	// snapshot exists now, so a transient failure to list it is waited out
+	// rather than reported: the caller would never learn its id.
 	deadline := time.Now().Add(snapshotListWait)
 	for delay := 50 * time.Millisecond; snap.ID == ""; delay = min(2*delay, time.Second) {
-		if _, err := c.findSnapshot(ctx, app, volumeID, known, &snap); err != nil {
+		_, err := c.findSnapshot(ctx, app, volumeID, known, &snap)
+		if err != nil && (!IsTransient(err) || time.Now().After(deadline)) {
 			return nil, fmt.Errorf("find new snapshot of volume %s: %w", volumeID, err)
 		}
 		if snap.ID != "" {

@@ -108,3 +108,38 @@ func TestClient_CreateSnapshotAmbiguous(t *testing.T) {
 		})
 	}
 }
+
+// TestClient_CreateSnapshotListFails pins that a transient failure to list
+// the new snapshot after Fly accepted it is waited out: it was once
+// reported as a failed create, leaving a snapshot the caller never learned of.
+func TestClient_CreateSnapshotListFails(t *testing.T) {
+	t.Parallel()
+	const old = `{"id":"vs_old","status":"created","created_at":"2024-02-23T03:10:12Z"}`
+	gets := 0
+	f, c := newFake(t, func(_ int, r recorded) reply {
+		if r.Method != "GET" {
+			return reply{status: 200}
+		}
+		gets++
+		switch gets {
+		case 1:
+			return reply{body: "[" + old + "]"}
+		case 2:
+			return reply{status: 503, body: `{"error":"busy"}`}
+		}
+
+		return reply{body: `[` + old + `,{"id":"vs_new","status":"waiting"}]`}
+	})
+
+	snap, err := c.CreateSnapshot(t.Context(), testApp, "vol_9vw681egy1jj5xm4")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if snap.ID != "vs_new" {
+		t.Errorf("snapshot = %+v, want vs_new", snap)
+	}
+	if n := f.count("POST", volumeURL+"/snapshots"); n != 1 {
+		t.Errorf("POSTs = %d, want 1", n)
+	}
+}
