@@ -89,7 +89,12 @@ func (m *Manager) validateName(name string) error {
 
 // validateEnv checks env names; values may be anything.
 func validateEnv(env map[string]string) error {
-	for k := range env {
+	for k, v := range env {
+		if strings.ContainsRune(v, 0) {
+			// The value is never echoed: it may be a secret.
+			return invalidf("Remove the NUL byte: environment values cannot carry one.",
+				"the value of env %s contains a NUL byte", k)
+		}
 		if !envNameRE.MatchString(k) {
 			return invalidf("Env names are letters, digits and underscores, not "+
 				"starting with a digit, like API_KEY.", "env name %q is not valid", k)

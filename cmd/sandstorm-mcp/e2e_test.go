@@ -347,6 +347,8 @@ func TestStdio_BadInput(t *testing.T) {
 		{"bad memory", "sandbox_create", map[string]any{"name": "m", "memory_mb": 300}, "memory"},
 		{"bad env name", "sandbox_create", map[string]any{"name": "e",
 			"env": map[string]any{"1X": "v"}}, "env name"},
+		{"NUL in env value", "sandbox_update_env", map[string]any{"sandbox": "keep",
+			"env": map[string]any{"SECRET": "s3cret\x00tail"}}, "NUL"},
 		{"unknown sandbox", "sandbox_exec", map[string]any{"sandbox": "ghost",
 			"command": "true"}, "no sandbox named"},
 		{"unknown sandbox pause", "sandbox_pause", map[string]any{"sandbox": "ghost"},
