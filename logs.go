@@ -15,7 +15,7 @@ import (
 // LogsRequest reads a session's log. Without Cursor (nil) it reads the last
 // Lines lines (all of the log when Lines is 0); with Cursor it reads forward
 // from that byte offset. Wait, up to MaxLogWait, holds the call until new
-// output arrives or the session ends; a sub-second wait counts in tenths.
+// output arrives or the session ends, to a tenth of a second.
 type LogsRequest struct {
 	Sandbox    string
 	Identifier string
