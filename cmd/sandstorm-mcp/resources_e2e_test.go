@@ -16,6 +16,7 @@ import (
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/longrun/sandstorm/flyclient"
 	"github.com/longrun/sandstorm/flyclient/flylocal/machine"
 )
 
@@ -318,6 +319,49 @@ func TestResources_ListAndStatus(t *testing.T) {
 			_, err := w.cs.ReadResource(t.Context(), &sdk.ReadResourceParams{URI: uri})
 			if err == nil || !strings.Contains(err.Error(), `no sandbox named "r1"`) {
 				t.Errorf("read of a deleted sandbox: err = %v, want no sandbox named", err)
+			}
+		})
+	}
+}
+
+// TestResources_StatusSeenChange stops a sandbox's machine behind the
+// server's back, as Fly might: a client subscribed to its status hears of
+// it within two seconds, in both protocol eras.
+func TestResources_StatusSeenChange(t *testing.T) {
+	t.Parallel()
+	for _, era := range eras {
+		t.Run(era.name, func(t *testing.T) {
+			t.Parallel()
+			p := startInProcess(t, era.version)
+			var sb struct {
+				App       string `json:"app"`
+				MachineID string `json:"machine_id"`
+			}
+			p.ok("sandbox_create", map[string]any{"name": "seen", "memory_mb": 256, "cpus": 1},
+				&sb)
+			uri := "sandbox://seen/status"
+			if err := p.cs.Subscribe(t.Context(), &sdk.SubscribeParams{URI: uri}); err != nil {
+				t.Fatal(err)
+			}
+			// The first reading after a subscription is the baseline.
+			time.Sleep(1500 * time.Millisecond)
+			p.drain()
+
+			fly := flyclient.New("t", flyclient.WithBaseURL(p.flyURL))
+			if err := fly.StopMachine(t.Context(), sb.App, sb.MachineID,
+				flyclient.StopRequest{}); err != nil {
+				t.Fatal(err)
+			}
+			if _, ok := p.waitUpdated(uri, time.Now().Add(2*time.Second)); !ok {
+				t.Fatal("no resources/updated within 2s of the machine stopping")
+			}
+			var status struct{ Status, MachineState string }
+			raw := p.read(uri).Text
+			if err := json.Unmarshal([]byte(raw), &status); err != nil {
+				t.Fatal(err)
+			}
+			if status.Status != "stopped" && status.MachineState != "stopping" {
+				t.Errorf("status after the stop = %s", raw)
 			}
 		})
 	}

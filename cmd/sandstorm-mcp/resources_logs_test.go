@@ -59,6 +59,8 @@ type inProcess struct {
 	poller   *resources.Poller
 	requests *appRequests
 	fly      *flylocal.Server
+	// flyURL reaches the same flylocal, for changes made behind the server.
+	flyURL string
 }
 
 func startInProcess(t *testing.T, version string) *inProcess {
@@ -135,7 +137,7 @@ func startInProcessWith(t *testing.T, version string, opts flylocal.Options,
 	t.Cleanup(func() { _ = cs.Close() })
 	w.client = &client{t: t, cs: cs}
 
-	return &inProcess{watcher: w, poller: poller, requests: requests, fly: fl}
+	return &inProcess{watcher: w, poller: poller, requests: requests, fly: fl, flyURL: ts.URL}
 }
 
 // eventually waits for cond, checking it every few milliseconds.
