@@ -5,9 +5,11 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -335,7 +337,13 @@ func (m *Manager) SessionStatus(ctx context.Context, sandbox, identifier, id str
 }
 
 // IsAgentRunning reports whether the latest session of the identifier runs.
+// With no identifier it reports whether any agent runs in the sandbox: a
+// session, or the sandbox's agent started some other way, such as by hand
+// in a terminal, found by the agent's process pattern.
 func (m *Manager) IsAgentRunning(ctx context.Context, sandbox, identifier string) (bool, error) {
+	if identifier == "" {
+		return m.anyAgentRunning(ctx, sandbox)
+	}
 	s, err := m.SessionStatus(ctx, sandbox, identifier, "")
 	if errors.Is(err, ErrNotFound) {
 		return false, nil
@@ -345,6 +353,48 @@ func (m *Manager) IsAgentRunning(ctx context.Context, sandbox, identifier string
 	}
 
 	return s.Running, nil
+}
+
+// findAgent exits 0 when a process matches the pattern on stdin. The pattern
+// comes on stdin, not in an argument, so the search cannot find itself.
+const findAgent = `IFS= read -r pat; exec pgrep -f -- "$pat" >/dev/null`
+
+// anyAgentRunning reports whether a session of the sandbox runs, or a process
+// of its agent.
+func (m *Manager) anyAgentRunning(ctx context.Context, sandbox string) (bool, error) {
+	sessions, err := m.ListSessions(ctx, sandbox, "")
+	if err != nil {
+		return false, err
+	}
+	if slices.ContainsFunc(sessions, func(s Session) bool { return s.Running }) {
+		return true, nil
+	}
+	rec, err := m.record(ctx, sandbox)
+	if err != nil {
+		return false, err
+	}
+	var spec Spec
+	if err := json.Unmarshal(rec.Spec, &spec); err != nil {
+		return false, fmt.Errorf("decode spec of %s: %w", sandbox, err)
+	}
+	agent, err := m.agentFor("", spec)
+	if err != nil {
+		return false, err
+	}
+	t, err := m.running(ctx, sandbox)
+	if errors.Is(err, ErrState) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	res, err := m.run(ctx, t, script{code: findAgent, stdin: agent.ProcessPattern(),
+		timeout: 20 * time.Second})
+	if err != nil {
+		return false, err
+	}
+
+	return res.ExitCode == 0, nil
 }
 
 func (m *Manager) findSession(ctx context.Context, sandbox, identifier, id string,

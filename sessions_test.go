@@ -571,3 +571,34 @@ func TestSessions_Persona(t *testing.T) {
 		t.Errorf("sync with a missing var: err = %v, want it to name owner", err)
 	}
 }
+
+// TestSessions_AgentRunningOutsideSessions finds the sandbox's agent by its
+// process pattern when it runs without a session, as when started by hand.
+func TestSessions_AgentRunningOutsideSessions(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.create(t, "hand")
+	running := func() bool {
+		t.Helper()
+		ok, err := e.m.IsAgentRunning(t.Context(), "hand", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		return ok
+	}
+	if running() {
+		t.Fatal("an agent runs in a fresh sandbox")
+	}
+	// A stand-in for Claude Code, the default agent, started in a terminal.
+	e.exec(t, "hand", `mkdir -p /data/bin && printf '#!/bin/sh\nsleep 60\n' > /data/bin/claude
+chmod +x /data/bin/claude
+setsid /data/bin/claude --continue >/dev/null 2>&1 < /dev/null &`)
+	if !running() {
+		t.Error("the agent started by hand was not found")
+	}
+	e.exec(t, "hand", `pkill -f /data/bin/claude; sleep 0.2`)
+	if running() {
+		t.Error("the agent still counts as running after it was killed")
+	}
+}
