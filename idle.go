@@ -31,8 +31,9 @@ type IdlePolicy struct {
 	DeleteAfterDays   int `json:"delete_after_days,omitempty"`
 }
 
-// policy converts p to durations, keeping -1 as "off" for Override.
-func (p IdlePolicy) policy() lifecycle.Policy {
+// Policy converts p to durations, keeping -1 as "off", as
+// lifecycle.Policy.Override reads it.
+func (p IdlePolicy) Policy() lifecycle.Policy {
 	scale := func(n int, unit time.Duration) time.Duration {
 		if n < 0 {
 			return -1
@@ -66,7 +67,7 @@ func (p IdlePolicy) validate(base lifecycle.Policy) error {
 			return invalidf(advice, "idle policy value %d is not valid", n)
 		}
 	}
-	if _, err := base.Override(p.policy()); err != nil {
+	if _, err := base.Override(p.Policy()); err != nil {
 		return invalidf(advice, "idle policy: %v", err)
 	}
 
@@ -164,14 +165,10 @@ func (m *Manager) judge(ctx context.Context, window time.Duration, threshold int
 	if c.threshold <= 0 {
 		c.threshold = lifecycle.DefaultThresholdBytes
 	}
-	c.signals = &cycleSignals{m: m, life: life, recs: make(map[string]store.Sandbox),
-		now: c.now, running: make(map[string]bool)}
+	c.signals = newCycleSignals(m, life, recs, c.now)
 	sbs := make([]lifecycle.Sandbox, len(recs))
 	for i, rec := range recs {
-		c.signals.recs[rec.Name] = rec
-		sbs[i] = lifecycle.Sandbox{Name: rec.Name, App: rec.App, MachineID: rec.MachineID,
-			VolumeID: rec.VolumeID, Status: rec.Status,
-			Running: rec.Status == StatusRunning && rec.MachineID != ""}
+		sbs[i] = judged(rec)
 	}
 	c.verdicts, err = m.detector(c.metrics, c.signals, c.now).FindIdle(ctx, sbs, window,
 		c.threshold)
@@ -180,6 +177,13 @@ func (m *Manager) judge(ctx context.Context, window time.Duration, threshold int
 	}
 
 	return c, nil
+}
+
+// judged is what the detector needs to know of a sandbox's record.
+func judged(rec store.Sandbox) lifecycle.Sandbox {
+	return lifecycle.Sandbox{Name: rec.Name, App: rec.App, MachineID: rec.MachineID,
+		VolumeID: rec.VolumeID, Status: rec.Status,
+		Running: rec.Status == StatusRunning && rec.MachineID != ""}
 }
 
 // detector returns an activity detector reading metrics and sig at the
@@ -241,6 +245,18 @@ type cycleSignals struct {
 }
 
 var _ lifecycle.Signals = (*cycleSignals)(nil)
+
+func newCycleSignals(m *Manager, life map[string]store.Lifecycle, recs []store.Sandbox,
+	now time.Time,
+) *cycleSignals {
+	s := &cycleSignals{m: m, life: life, recs: make(map[string]store.Sandbox, len(recs)),
+		now: now, running: make(map[string]bool)}
+	for _, rec := range recs {
+		s.recs[rec.Name] = rec
+	}
+
+	return s
+}
 
 func (s *cycleSignals) LastToolCall(_ context.Context, name string) (time.Time, error) {
 	return s.life[name].LastUsedAt, nil
@@ -352,5 +368,5 @@ func sandboxPolicy(base lifecycle.Policy, lc store.Lifecycle) (lifecycle.Policy,
 		return base, fmt.Errorf("decode idle policy of %s: %w", lc.Sandbox, err)
 	}
 
-	return base.Override(own.policy())
+	return base.Override(own.Policy())
 }

@@ -336,12 +336,10 @@ func (r *lifecycleRun) recheck(ctx context.Context, job policyJob, cur store.San
 		return "", errStale
 	}
 	now := m.now()
-	sig := &cycleSignals{m: m, life: map[string]store.Lifecycle{cur.Name: lc},
-		recs: map[string]store.Sandbox{cur.Name: cur}, now: now, running: map[string]bool{}}
-	sb := lifecycle.Sandbox{Name: cur.Name, App: cur.App, MachineID: cur.MachineID,
-		VolumeID: cur.VolumeID, Status: cur.Status, Running: true}
-	vs, err := m.detector(r.c.metrics, sig, now).FindIdle(ctx, []lifecycle.Sandbox{sb},
-		r.c.window, r.c.threshold)
+	sig := newCycleSignals(m, map[string]store.Lifecycle{cur.Name: lc},
+		[]store.Sandbox{cur}, now)
+	vs, err := m.detector(r.c.metrics, sig, now).FindIdle(ctx,
+		[]lifecycle.Sandbox{judged(cur)}, r.c.window, r.c.threshold)
 	if err != nil {
 		return "", err
 	}

@@ -9,7 +9,6 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/longrun/sandstorm"
-	"github.com/longrun/sandstorm/lifecycle"
 )
 
 type idlePolicyArgs struct {
@@ -78,7 +77,7 @@ func LifecycleCheck(m *sandstorm.Manager) server.ServerTool {
 			policy := sandstorm.IdlePolicy{WarnAfterMinutes: a.WarnAfterMinutes,
 				PauseAfterMinutes: a.PauseAfterMinutes, DeleteAfterDays: a.DeleteAfterDays}
 			r, err := m.RunLifecycleCheck(ctx, sandstorm.LifecycleConfig{
-				Policy: lifecyclePolicy(policy), Window: window, DryRun: a.DryRun,
+				Policy: policy.Policy(), Window: window, DryRun: a.DryRun,
 			})
 			if err != nil {
 				return nil, "", err
@@ -93,15 +92,6 @@ func LifecycleCheck(m *sandstorm.Manager) server.ServerTool {
 				len(r.Paused), len(r.Deleted), len(r.Reactivated), len(r.Skipped),
 				len(r.Errors), r.Unknown), nil
 		})
-}
-
-// lifecyclePolicy converts the tool's thresholds to a policy override.
-func lifecyclePolicy(p sandstorm.IdlePolicy) lifecycle.Policy {
-	return lifecycle.Policy{
-		WarnAfter:   time.Duration(p.WarnAfterMinutes) * time.Minute,
-		PauseAfter:  time.Duration(p.PauseAfterMinutes) * time.Minute,
-		DeleteAfter: time.Duration(p.DeleteAfterDays) * 24 * time.Hour,
-	}
 }
 
 type keepAliveArgs struct {
