@@ -11,4 +11,12 @@
 // image needs a POSIX shell and the usual coreutils (base64, stat, find, tail,
 // head), plus git for repository clones. Commands that may outlast Fly's exec
 // window run detached inside the machine with their output on the volume.
+//
+// The Manager also applies the idle policy (FindIdleSandboxes,
+// RunLifecycleCheck, KeepAlive) with the detector and state machine of the
+// lifecycle package: it supplies the signals only it can read (tool calls,
+// holds, agent output), performs the warnings, pauses and deletions under
+// the machine's lease, and stores every transition. Several Managers may
+// share one organization and one store: each state write is a
+// compare-and-set.
 package sandstorm
