@@ -25,10 +25,10 @@ func (p *inProcess) quiet(clock *manualClock, start time.Time, minutes time.Dura
 	}
 }
 
-// TestLifecycle_SubscribedClientIsWarned: a client subscribed to a sandbox's
-// status receives the policy's warning as a log message and the status
-// change as a resource update.
-func TestLifecycle_SubscribedClientIsWarned(t *testing.T) {
+// TestLifecycle_SubscribedClientHearsPolicy: a client subscribed to a
+// sandbox's status receives the policy's warning and then its pause as log
+// messages, each with the status change as a resource update.
+func TestLifecycle_SubscribedClientHearsPolicy(t *testing.T) {
 	t.Parallel()
 	clock := &manualClock{t: time.Now().UTC().Add(3 * time.Hour).Truncate(time.Minute)}
 	p := startInProcessWith(t, legacyProtocol, flylocal.Options{ScrapeInterval: time.Hour},
@@ -60,6 +60,25 @@ func TestLifecycle_SubscribedClientIsWarned(t *testing.T) {
 		t.Fatalf("check warned %+v, want quiet", r.Warned)
 	}
 
+	p.expectNotice(uri, "warn", "warned")
+
+	p.quiet(clock, start, 51, sb.App, sb.MachineID)
+	var paused struct {
+		Paused []struct{ Sandbox string } `json:"paused"`
+	}
+	p.ok("lifecycle_check", map[string]any{}, &paused)
+	if len(paused.Paused) != 1 {
+		t.Fatalf("check paused %+v, want quiet", paused.Paused)
+	}
+	p.expectNotice(uri, "pause", "paused")
+}
+
+// expectNotice waits for the policy's log message about action on the sandbox
+// quiet and for an update of its status resource uri, which must then show
+// phase.
+func (p *inProcess) expectNotice(uri, action, phase string) {
+	t := p.t
+	t.Helper()
 	select {
 	case msg := <-p.logs:
 		var data struct {
@@ -69,28 +88,27 @@ func TestLifecycle_SubscribedClientIsWarned(t *testing.T) {
 		if err := json.Unmarshal(raw, &data); err != nil {
 			t.Fatal(err)
 		}
-		if msg.Level != "warning" || data.Sandbox != "quiet" || data.Action != "warn" {
-			t.Errorf("log message = %s %s, want a warning about quiet", msg.Level, raw)
+		if msg.Level != "warning" || data.Sandbox != "quiet" || data.Action != action ||
+			data.Message == "" {
+			t.Errorf("log message = %s %s, want a warning of %s for quiet", msg.Level, raw,
+				action)
 		}
 	case <-time.After(2 * time.Second):
-		t.Fatal("no log message for the warning within 2s")
+		t.Fatalf("no log message for the %s within 2s", action)
 	}
 	if _, ok := p.waitUpdated(uri, time.Now().Add(2*time.Second)); !ok {
-		t.Fatal("no resources/updated for the status within 2s of the warning")
-	}
-	res, err := p.cs.ReadResource(t.Context(), &sdk.ReadResourceParams{URI: uri})
-	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("no resources/updated for the status within 2s of the %s", action)
 	}
 	var status struct {
 		Lifecycle struct {
 			Phase string `json:"phase"`
 		} `json:"lifecycle"`
 	}
-	if err := json.Unmarshal([]byte(res.Contents[0].Text), &status); err != nil {
+	if err := json.Unmarshal([]byte(p.read(uri).Text), &status); err != nil {
 		t.Fatal(err)
 	}
-	if status.Lifecycle.Phase != "warned" {
-		t.Errorf("status resource phase = %q, want warned", status.Lifecycle.Phase)
+	if status.Lifecycle.Phase != phase {
+		t.Errorf("status resource phase = %q, want %s", status.Lifecycle.Phase, phase)
 	}
+	p.drain()
 }

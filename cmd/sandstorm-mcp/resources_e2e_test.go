@@ -101,6 +101,7 @@ func (w *watcher) drain() {
 		select {
 		case <-w.updated:
 		case <-w.listChanged:
+		case <-w.logs:
 		default:
 			return
 		}
