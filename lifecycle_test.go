@@ -589,3 +589,36 @@ func TestLifecycle_TwoServers(t *testing.T) {
 		}
 	}
 }
+
+// TestLifecycle_OwnPolicy gives a sandbox its own idle policy at create:
+// no warning and an hour before the pause, over the server's ten and twenty
+// minutes, while a sandbox without one follows the server's.
+func TestLifecycle_OwnPolicy(t *testing.T) {
+	t.Parallel()
+	le := newLifeEnv(t)
+	if _, err := le.m.Create(t.Context(), sandstorm.CreateRequest{Name: "own", MemoryMB: 256,
+		CPUs: 1, IdlePolicy: &sandstorm.IdlePolicy{WarnAfterMinutes: -1,
+			PauseAfterMinutes: 60}}); err != nil {
+		t.Fatal(err)
+	}
+	le.create(t, "std")
+	if p := le.phase(t, "own").Policy; p != (sandstorm.IdlePolicy{PauseAfterMinutes: 60,
+		DeleteAfterDays: 2}) {
+		t.Errorf("own policy in force = %+v", p)
+	}
+
+	acted := map[string][]string{}
+	for m := time.Duration(31); m <= 91; m += 10 {
+		le.at(t, m)
+		r := le.check(t, sandstorm.LifecycleConfig{})
+		for _, a := range slices.Concat(r.Warned, r.Paused) {
+			acted[a.Sandbox] = append(acted[a.Sandbox], fmt.Sprintf("%s@%d", a.Action, m))
+		}
+	}
+	if got := strings.Join(acted["std"], " "); got != "warn@41 pause@51" {
+		t.Errorf("std: %s, want the server's warning at +41m and pause at +51m", got)
+	}
+	if got := strings.Join(acted["own"], " "); got != "pause@91" {
+		t.Errorf("own: %s, want only a pause at +91m", got)
+	}
+}
