@@ -63,6 +63,10 @@ type inProcess struct {
 	flyURL string
 }
 
+// inProcessMu is held by each in-process server from its start to its test's
+// end.
+var inProcessMu sync.Mutex
+
 func startInProcess(t *testing.T, version string) *inProcess {
 	t.Helper()
 
@@ -81,6 +85,11 @@ func startInProcessWith(t *testing.T, version string, opts flylocal.Options,
 	if err := registerStub(); err != nil {
 		t.Fatal(err)
 	}
+	// mcp-go keeps one stdio session for the whole process: two stdio servers
+	// at once would share its notification channel, log level and writer, and
+	// deliver each other's notifications. In-process servers take turns.
+	inProcessMu.Lock()
+	t.Cleanup(inProcessMu.Unlock)
 	dir := t.TempDir()
 	opts.StateDir = filepath.Join(dir, "fly")
 	fl, err := flylocal.New(opts)
