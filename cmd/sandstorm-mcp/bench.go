@@ -58,7 +58,8 @@ func runBench(ctx context.Context, args []string, stderr io.Writer) error {
 	if c.runs < 1 || c.calls < 1 {
 		return fmt.Errorf("-runs and -calls must be at least 1")
 	}
-	if l := c.lifecycle; l.agents < 0 || l.idle < 0 || l.agents+l.idle > l.sandboxes {
+	if l := c.lifecycle; l.sandboxes > 0 &&
+		(l.agents < 0 || l.idle < 0 || l.agents+l.idle > l.sandboxes) {
 		return fmt.Errorf("-lifecycle-agents and -lifecycle-idle must fit in " +
 			"-lifecycle-sandboxes")
 	}
@@ -282,25 +283,11 @@ func (b *bench) sequentialCreate(ctx context.Context, app string) error {
 // measureStdio times sandbox_get through an MCP client over OS pipes against
 // direct Manager calls, alternating the two.
 func (b *bench) measureStdio(ctx context.Context, res *benchResult) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	c2sR, c2sW, err := os.Pipe()
+	cs, stop, err := b.serveStdio(ctx, nil, "")
 	if err != nil {
 		return err
 	}
-	s2cR, s2cW, err := os.Pipe()
-	if err != nil {
-		return err
-	}
-	srv, poller := newMCPServer(b.manager, slog.New(slog.DiscardHandler))
-	defer poller.Stop()
-	go func() { _ = server.NewStdioServer(srv).Listen(ctx, c2sR, s2cW) }()
-	cl := sdk.NewClient(&sdk.Implementation{Name: "bench", Version: version}, nil)
-	cs, err := cl.Connect(ctx, &sdk.IOTransport{Reader: s2cR, Writer: c2sW}, nil)
-	if err != nil {
-		return fmt.Errorf("connect over stdio: %w", err)
-	}
-	defer cs.Close()
+	defer stop()
 
 	params := &sdk.CallToolParams{Name: "sandbox_get", Arguments: map[string]any{"sandbox": "s0"}}
 	for range b.cfg.calls {
@@ -322,6 +309,45 @@ func (b *bench) measureStdio(ctx context.Context, res *benchResult) error {
 	}
 
 	return nil
+}
+
+// serveStdio serves the bench's Manager over OS pipes with the stdio
+// transport to an SDK client with opts, pinned to the protocol version when it
+// is not empty. stop ends both and waits for the server: mcp-go keeps one stdio
+// session per process, so two servers must not overlap.
+func (b *bench) serveStdio(ctx context.Context, opts *sdk.ClientOptions, protocol string,
+) (*sdk.ClientSession, func(), error) {
+	c2sR, c2sW, err := os.Pipe()
+	if err != nil {
+		return nil, nil, err
+	}
+	s2cR, s2cW, err := os.Pipe()
+	if err != nil {
+		return nil, nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	srv, poller := newMCPServer(b.manager, slog.New(slog.DiscardHandler))
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		_ = server.NewStdioServer(srv).Listen(ctx, c2sR, s2cW)
+	}()
+	stopServer := func() {
+		cancel()
+		_ = c2sW.Close()
+		<-served
+		poller.Stop()
+		_ = s2cR.Close()
+	}
+	cl := sdk.NewClient(&sdk.Implementation{Name: "bench", Version: version}, opts)
+	cs, err := cl.Connect(ctx, &sdk.IOTransport{Reader: s2cR, Writer: c2sW},
+		&sdk.ClientSessionOptions{ProtocolVersion: protocol})
+	if err != nil {
+		stopServer()
+		return nil, nil, fmt.Errorf("connect over stdio: %w", err)
+	}
+
+	return cs, func() { _ = cs.Close(); stopServer() }, nil
 }
 
 // measureLogPolls follows a session writing a line every 50 ms, alternating a

@@ -3,12 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
-	"log/slog"
-	"os"
 	"sync"
 	"time"
 
-	"github.com/mark3labs/mcp-go/server"
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 	"golang.org/x/sync/errgroup"
 
@@ -68,37 +65,22 @@ func (b *bench) measureSubscriptions(ctx context.Context) (*subscriptionResult, 
 	watched := resources.LogURI("probe", quiet.ID)
 	uris = append(uris, watched)
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	c2sR, c2sW, err := os.Pipe()
-	if err != nil {
-		return nil, err
-	}
-	s2cR, s2cW, err := os.Pipe()
-	if err != nil {
-		return nil, err
-	}
-	srv, poller := newMCPServer(b.manager, slog.New(slog.DiscardHandler))
-	defer poller.Stop()
-	go func() { _ = server.NewStdioServer(srv).Listen(ctx, c2sR, s2cW) }()
 	updates := make(chan time.Time, 1024)
-	cl := sdk.NewClient(&sdk.Implementation{Name: "bench", Version: version},
-		&sdk.ClientOptions{ResourceUpdatedHandler: func(_ context.Context,
-			r *sdk.ResourceUpdatedNotificationRequest,
-		) {
-			if r.Params.URI == watched {
-				select {
-				case updates <- time.Now():
-				default:
-				}
+	opts := &sdk.ClientOptions{ResourceUpdatedHandler: func(_ context.Context,
+		r *sdk.ResourceUpdatedNotificationRequest,
+	) {
+		if r.Params.URI == watched {
+			select {
+			case updates <- time.Now():
+			default:
 			}
-		}})
-	cs, err := cl.Connect(ctx, &sdk.IOTransport{Reader: s2cR, Writer: c2sW},
-		&sdk.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
+		}
+	}}
+	cs, stop, err := b.serveStdio(ctx, opts, "2025-11-25")
 	if err != nil {
-		return nil, fmt.Errorf("connect over stdio: %w", err)
+		return nil, err
 	}
-	defer cs.Close()
+	defer stop()
 	for _, uri := range uris {
 		if err := cs.Subscribe(ctx, &sdk.SubscribeParams{URI: uri}); err != nil {
 			return nil, fmt.Errorf("subscribe %s: %w", uri, err)
