@@ -5,10 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
 
+	"github.com/longrun/sandstorm/agents"
 	"github.com/longrun/sandstorm/flyclient"
 	"github.com/longrun/sandstorm/store"
 )
@@ -110,6 +113,7 @@ func (m *Manager) describe(ctx context.Context, rec store.Sandbox, machineState 
 		sb.EnvNames = []string{}
 	}
 	sb.Agent = spec.Agent
+	sb.AgentCommand = interactiveLine(spec)
 	if spec.Persona != nil {
 		sb.PersonaVersion = spec.Persona.Version
 	}
@@ -156,4 +160,41 @@ func statusOf(state string) string {
 	default:
 		return StatusError
 	}
+}
+
+// interactiveLine is the shell line that runs the sandbox's agent for a
+// person at a terminal in the sandbox, in its project directory; empty when
+// the sandbox has no agent.
+func interactiveLine(spec Spec) string {
+	if spec.Agent == "" {
+		return ""
+	}
+	agent, err := agents.GetCodingAgent(spec.Agent)
+	if err != nil {
+		return ""
+	}
+	cmd := agent.InteractiveCommand()
+	dir := shellQuote(spec.projectDir())
+	words := []string{"mkdir", "-p", dir, "&&", "cd", dir, "&&", "env"}
+	for _, k := range slices.Sorted(maps.Keys(cmd.Env)) {
+		words = append(words, shellQuote(k+"="+cmd.Env[k]))
+	}
+	if len(cmd.ExtraPath) > 0 {
+		words = append(words, `PATH="$PATH:`+strings.Join(cmd.ExtraPath, ":")+`"`)
+	}
+	for _, a := range cmd.Argv {
+		words = append(words, shellQuote(a))
+	}
+
+	return strings.Join(words, " ")
+}
+
+// shellQuote quotes s for a POSIX shell, leaving plain words as they are.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"+
+		"0123456789_-./=:@") == "" {
+		return s
+	}
+
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

@@ -18,23 +18,26 @@ const (
 
 // Sandbox is a sandbox as reported by Create, Get and List.
 type Sandbox struct {
-	Name           string    `json:"name"`
-	App            string    `json:"app"`
-	Status         string    `json:"status"`
-	MachineState   string    `json:"machine_state,omitempty"`
-	MachineID      string    `json:"machine_id,omitempty"`
-	VolumeID       string    `json:"volume_id,omitempty"`
-	Region         string    `json:"region"`
-	URL            string    `json:"url"`
-	Image          string    `json:"image"`
-	MemoryMB       int       `json:"memory_mb"`
-	CPUs           int       `json:"cpus"`
-	SwapSizeMB     int       `json:"swap_size_mb"`
-	VolumeSizeGB   int       `json:"volume_size_gb"`
-	HTTPPort       int       `json:"http_port"`
-	EnvNames       []string  `json:"env_names"`
-	Repo           *RepoSpec `json:"repo,omitempty"`
-	Agent          string    `json:"agent,omitempty"`
+	Name         string    `json:"name"`
+	App          string    `json:"app"`
+	Status       string    `json:"status"`
+	MachineState string    `json:"machine_state,omitempty"`
+	MachineID    string    `json:"machine_id,omitempty"`
+	VolumeID     string    `json:"volume_id,omitempty"`
+	Region       string    `json:"region"`
+	URL          string    `json:"url"`
+	Image        string    `json:"image"`
+	MemoryMB     int       `json:"memory_mb"`
+	CPUs         int       `json:"cpus"`
+	SwapSizeMB   int       `json:"swap_size_mb"`
+	VolumeSizeGB int       `json:"volume_size_gb"`
+	HTTPPort     int       `json:"http_port"`
+	EnvNames     []string  `json:"env_names"`
+	Repo         *RepoSpec `json:"repo,omitempty"`
+	Agent        string    `json:"agent,omitempty"`
+	// AgentCommand is the shell line that runs the agent for a person at a
+	// terminal in the sandbox, such as one opened by fly ssh console.
+	AgentCommand   string    `json:"agent_command,omitempty"`
 	PersonaVersion string    `json:"persona_version,omitempty"`
 	LatestSnapshot *Snapshot `json:"latest_snapshot,omitempty"`
 	// Lifecycle is where the sandbox stands in the idle policy.

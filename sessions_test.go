@@ -602,3 +602,20 @@ setsid /data/bin/claude --continue >/dev/null 2>&1 < /dev/null &`)
 		t.Error("the agent still counts as running after it was killed")
 	}
 }
+
+// TestSessions_AgentCommand reports the line a person runs to use the agent
+// in a terminal, and the line runs, in the project directory.
+func TestSessions_AgentCommand(t *testing.T) {
+	t.Parallel()
+	e := stubEnv(t, sandstorm.CreateRequest{})
+	sb, err := e.m.Get(t.Context(), "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sb.AgentCommand != "mkdir -p /data/project && cd /data/project && env /bin/sh" {
+		t.Fatalf("agent command = %q", sb.AgentCommand)
+	}
+	if got := e.exec(t, "s", sb.AgentCommand+" -c pwd").Stdout; got != "/data/project\n" {
+		t.Errorf("running the agent command printed %q", got)
+	}
+}
