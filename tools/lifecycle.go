@@ -3,12 +3,14 @@ package tools
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/longrun/sandstorm"
+	"github.com/longrun/sandstorm/lifecycle"
 )
 
 type idlePolicyArgs struct {
@@ -27,7 +29,8 @@ func (a *idlePolicyArgs) policy() *sandstorm.IdlePolicy {
 }
 
 type findIdleArgs struct {
-	Minutes int `json:"minutes,omitempty" jsonschema:"minimum=1,maximum=10080,description=Window in minutes over which a sandbox must have been quiet to count as idle. Default from the server config (30)."`
+	Minutes  int      `json:"minutes,omitempty" jsonschema:"minimum=1,maximum=10080,description=Window in minutes over which a sandbox must have been quiet to count as idle. Default from the server config (30)."`
+	Verdicts []string `json:"verdicts,omitempty" jsonschema:"description=List only sandboxes with these verdicts\\, such as [\"idle\"\\, \"unknown\"]; the counts always cover all. Default: all.,uniqueItems=true,enum=idle,enum=active,enum=unknown,enum=not_running"`
 }
 
 // FindIdle is sandbox_find_idle.
@@ -43,6 +46,11 @@ func FindIdle(m *sandstorm.Manager) server.ServerTool {
 			r, err := m.FindIdleSandboxes(ctx, a.Minutes)
 			if err != nil {
 				return nil, "", err
+			}
+			if len(a.Verdicts) > 0 {
+				r.Sandboxes = slices.DeleteFunc(r.Sandboxes, func(v lifecycle.Verdict) bool {
+					return !slices.Contains(a.Verdicts, string(v.Kind))
+				})
 			}
 
 			return r, fmt.Sprintf("%d idle, %d active, %d unknown, %d not running over %d "+

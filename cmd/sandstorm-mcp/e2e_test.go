@@ -282,6 +282,11 @@ func TestStdio_EveryTool(t *testing.T) {
 		!strings.Contains(strings.Join(idle.Sandboxes[0].Reasons, " "), "nightly build") {
 		t.Errorf("find_idle = %+v, want bob active by its hold", idle)
 	}
+	c.ok("sandbox_find_idle", map[string]any{"verdicts": []string{"idle", "unknown"}}, &idle)
+	if len(idle.Sandboxes) != 0 || idle.Active != 1 {
+		t.Errorf("find_idle of idle and unknown = %+v, want none listed, one counted active",
+			idle)
+	}
 	var plan struct {
 		DryRun  bool  `json:"dry_run"`
 		Checked int   `json:"checked"`
@@ -381,6 +386,8 @@ func TestStdio_BadInput(t *testing.T) {
 			"minutes": 5}, "no sandbox named"},
 		{"idle window too short", "sandbox_find_idle", map[string]any{"minutes": 0.5},
 			"minutes"},
+		{"unknown verdict", "sandbox_find_idle", map[string]any{"verdicts": []string{"sleepy"}},
+			"verdicts"},
 		{"check thresholds out of order", "lifecycle_check", map[string]any{
 			"warn_after_minutes": 50, "pause_after_minutes": 40}, "warn"},
 	}
