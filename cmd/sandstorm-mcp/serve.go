@@ -237,4 +237,7 @@ const instructions = `Sandstorm gives you persistent Linux sandboxes on Fly.io M
 Create one with sandbox_create, run commands with sandbox_exec, and move files with
 sandbox_write_file and sandbox_read_file. Files under /data persist across
 sandbox_pause and sandbox_resume; pause sandboxes you are not using, since a running
-machine costs money. Env values are stored as secrets and cannot be read back.`
+machine costs money. The server's idle policy warns about and then pauses sandboxes
+that go quiet (no network traffic, agent output or tool calls); hold one for a long
+quiet job with sandbox_keepalive. Env values are stored as secrets and cannot be read
+back.`
