@@ -4,7 +4,9 @@
 // (Loop) and signed webhooks (Webhook). It deliberately performs no Fly
 // mutation and keeps no state: pausing, deleting, persisting State and
 // recording audit events belong to the Manager and the store, which reach
-// this package through the small interfaces defined here.
+// this package through the small interfaces defined here. It imports none of
+// Sandstorm's packages: the Manager imports it, and the server starts its
+// Loop over Manager.RunLifecycleCheck.
 //
 // # Activity rules
 //
