@@ -106,22 +106,12 @@ func (m *Manager) FindIdleSandboxes(ctx context.Context, minutes int) (*IdleRepo
 		return nil, err
 	}
 
-	r := &IdleReport{CheckedAt: c.now, WindowMinutes: int(window / time.Minute),
-		ThresholdBytes: c.threshold, Sandboxes: c.verdicts}
-	for _, v := range c.verdicts {
-		switch v.Kind {
-		case lifecycle.Idle:
-			r.Idle++
-		case lifecycle.Active:
-			r.Active++
-		case lifecycle.Unknown:
-			r.Unknown++
-		case lifecycle.NotRunning:
-			r.NotRunning++
-		}
-	}
+	n := c.counts()
 
-	return r, nil
+	return &IdleReport{CheckedAt: c.now, WindowMinutes: int(window / time.Minute),
+		ThresholdBytes: c.threshold, Idle: n[lifecycle.Idle], Active: n[lifecycle.Active],
+		Unknown: n[lifecycle.Unknown], NotRunning: n[lifecycle.NotRunning],
+		Sandboxes: c.verdicts}, nil
 }
 
 // IdleWindow turns a window in whole minutes, as the tools take it, into a
@@ -147,6 +137,16 @@ type cycle struct {
 	verdicts  []lifecycle.Verdict
 	signals   *cycleSignals
 	metrics   *cachedMetrics
+}
+
+// counts returns how many sandboxes got each verdict.
+func (c *cycle) counts() map[lifecycle.Kind]int {
+	n := make(map[lifecycle.Kind]int)
+	for _, v := range c.verdicts {
+		n[v.Kind]++
+	}
+
+	return n
 }
 
 // judge reads every sandbox's record and lifecycle state and judges them.

@@ -217,7 +217,7 @@ func (m *Manager) pause(ctx context.Context, name string, o pauseOptions) (*Paus
 		return nil, err
 	}
 	reasons := append([]string{reason}, o.reasons...)
-	if _, err := m.moveLifecycle(ctx, name, o.actor, reasons, func(lc *store.Lifecycle) error {
+	if err := m.moveLifecycle(ctx, name, o.actor, reasons, func(lc *store.Lifecycle) error {
 		o.phase(lc)
 		return nil
 	}); err != nil {

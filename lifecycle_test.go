@@ -18,28 +18,10 @@ import (
 	"github.com/longrun/sandstorm"
 	"github.com/longrun/sandstorm/flyclient"
 	"github.com/longrun/sandstorm/flyclient/flylocal"
+	"github.com/longrun/sandstorm/internal/clock"
 	"github.com/longrun/sandstorm/lifecycle"
 	"github.com/longrun/sandstorm/store"
 )
-
-// fakeClock is a Manager clock the test moves by hand.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-
-	return c.t
-}
-
-func (c *fakeClock) set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
 
 // testPolicy warns after 10 idle minutes, pauses after 20 and deletes after
 // two days paused.
@@ -51,11 +33,8 @@ var testPolicy = lifecycle.Policy{WarnAfter: 10 * time.Minute, PauseAfter: 20 * 
 // sample itself, at the fake times.
 type lifeEnv struct {
 	*env
-	clock *fakeClock
+	clock *clock.Manual
 	t0    time.Time
-
-	mu   sync.Mutex
-	last map[string]time.Time // machine -> time of its latest sample
 }
 
 func newLifeEnv(t *testing.T, configure ...func(*sandstorm.Config)) *lifeEnv {
@@ -63,7 +42,7 @@ func newLifeEnv(t *testing.T, configure ...func(*sandstorm.Config)) *lifeEnv {
 	// Hours ahead of real time, so no sample flylocal took really is in a
 	// window the test measures.
 	t0 := time.Now().UTC().Add(3 * time.Hour).Truncate(time.Minute)
-	clock := &fakeClock{t: t0}
+	clock := clock.NewManual(t0)
 	configure = append([]func(*sandstorm.Config){func(c *sandstorm.Config) {
 		c.Now = clock.Now
 		c.IdlePolicy = testPolicy
@@ -71,44 +50,33 @@ func newLifeEnv(t *testing.T, configure ...func(*sandstorm.Config)) *lifeEnv {
 	}}, configure...)
 	e := newEnvOpts(t, flylocal.Options{ScrapeInterval: time.Hour}, 3*time.Second, configure...)
 
-	return &lifeEnv{env: e, clock: clock, t0: t0, last: make(map[string]time.Time)}
+	return &lifeEnv{env: e, clock: clock, t0: t0}
 }
 
 // at moves the clock to t0 plus minutes and writes quiet network samples,
 // a minute apart, for every running machine up to then.
 func (le *lifeEnv) at(t *testing.T, minutes time.Duration) {
 	t.Helper()
-	le.clock.set(le.t0.Add(minutes * time.Minute))
-	le.traffic(t, 0)
+	le.clock.Set(le.t0.Add(minutes * time.Minute))
+	le.quiet(t)
 }
 
-// traffic writes samples up to now for every running machine, growing by
-// perMinute bytes a minute, half received and half sent.
-func (le *lifeEnv) traffic(t *testing.T, perMinute float64) {
+// quiet writes flat network counters, a sample a minute over the 40 minutes
+// before now, for every running machine; the store drops the samples it
+// already has.
+func (le *lifeEnv) quiet(t *testing.T) {
 	t.Helper()
 	sbs, err := le.m.List(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
 	now := le.clock.Now()
-	le.mu.Lock()
-	defer le.mu.Unlock()
 	for _, sb := range sbs {
 		if sb.MachineID == "" || sb.Status != sandstorm.StatusRunning {
 			continue
 		}
-		labels := map[string]string{"app": sb.App, "instance": sb.MachineID,
-			"device": "eth0", "region": "lcl"}
-		from := le.last[sb.MachineID]
-		if from.IsZero() {
-			from = now.Add(-40 * time.Minute)
-		}
-		var total float64
-		for at := from.Add(time.Minute); !at.After(now); at = at.Add(time.Minute) {
-			total += perMinute / 2
-			le.fly.Metrics().Add("fly_instance_net_recv_bytes", labels, at, total)
-			le.fly.Metrics().Add("fly_instance_net_sent_bytes", labels, at, total)
-			le.last[sb.MachineID] = at
+		for at := now.Add(-40 * time.Minute); !at.After(now); at = at.Add(time.Minute) {
+			le.fly.AddNetworkSample(sb.App, sb.MachineID, at, 0, 0)
 		}
 	}
 }
@@ -315,6 +283,16 @@ func TestLifecycle_TransitionsStored(t *testing.T) {
 	if lc.Policy != (sandstorm.IdlePolicy{WarnAfterMinutes: 10, PauseAfterMinutes: 20,
 		DeleteAfterDays: 2}) {
 		t.Errorf("policy = %+v", lc.Policy)
+	}
+
+	// Listing files is use; reading the status, as above and here, is not.
+	le.at(t, 50)
+	if _, err := le.m.ListFiles(t.Context(), "b", "/data", 1); err != nil {
+		t.Fatal(err)
+	}
+	le.at(t, 55)
+	if got := le.phase(t, "b").LastUsedAt; !got.Equal(le.t0.Add(50 * time.Minute)) {
+		t.Errorf("last used %v, want the listing at +50m", got)
 	}
 }
 

@@ -137,34 +137,34 @@ func (m *Manager) lifecycleStatus(ctx context.Context, name string) (*LifecycleS
 // with reasons. fn may return errStale, or any error, to change nothing.
 func (m *Manager) moveLifecycle(ctx context.Context, name, actor string, reasons []string,
 	fn func(*store.Lifecycle) error,
-) (store.Lifecycle, error) {
+) error {
 	var from string
 	lc, err := m.store.UpdateLifecycle(ctx, name, func(lc *store.Lifecycle) error {
 		from = lc.Phase
 		return fn(lc)
 	})
 	if errors.Is(err, errStale) {
-		return lc, errStale
+		return errStale
 	}
 	if err != nil {
-		return lc, fmt.Errorf("update lifecycle of %s: %w", name, err)
+		return fmt.Errorf("update lifecycle of %s: %w", name, err)
 	}
 	if lc.Phase == from {
-		return lc, nil
+		return nil
 	}
 	err = m.store.RecordTransition(ctx, store.Transition{Sandbox: name, From: from,
 		To: lc.Phase, Actor: actor, Reasons: reasons, At: m.now()})
 	if err != nil {
-		return lc, fmt.Errorf("record transition of %s: %w", name, err)
+		return fmt.Errorf("record transition of %s: %w", name, err)
 	}
 
-	return lc, nil
+	return nil
 }
 
 // enterPhase moves a sandbox to phase at a user's request, recording why;
 // a failure is logged, since the operation itself has succeeded.
 func (m *Manager) enterPhase(ctx context.Context, name, phase, reason string) {
-	_, err := m.moveLifecycle(ctx, name, store.ActorUser, []string{reason},
+	err := m.moveLifecycle(ctx, name, store.ActorUser, []string{reason},
 		func(lc *store.Lifecycle) error {
 			resetPhase(lc, phase, m.now())
 			return nil

@@ -106,19 +106,14 @@ func (m *Manager) RunLifecycleCheck(ctx context.Context, cfg LifecycleConfig,
 		return nil, fmt.Errorf("lifecycle check: %w", err)
 	}
 
-	r := &lifecycleRun{m: m, c: c, cfg: cfg, base: base, report: &LifecycleReport{CheckedAt: c.now,
-		DryRun: cfg.DryRun, Checked: len(c.recs)}}
+	n := c.counts()
+	r := &lifecycleRun{m: m, c: c, cfg: cfg, base: base, report: &LifecycleReport{
+		CheckedAt: c.now, DryRun: cfg.DryRun, Checked: len(c.recs), Idle: n[lifecycle.Idle],
+		Unknown: n[lifecycle.Unknown]}}
 	sem := make(chan struct{}, policyWorkers)
 	var wg sync.WaitGroup
 	for i, rec := range c.recs {
-		v := c.verdicts[i]
-		switch v.Kind {
-		case lifecycle.Idle:
-			r.report.Idle++
-		case lifecycle.Unknown:
-			r.report.Unknown++
-		}
-		job, ok := r.decide(ctx, rec, v)
+		job, ok := r.decide(ctx, rec, c.verdicts[i])
 		if !ok {
 			continue
 		}
@@ -201,12 +196,12 @@ func (r *lifecycleRun) apply(ctx context.Context, job policyJob) {
 		if job.d.Action == lifecycle.ActionWarn {
 			list, hooks = &r.report.Warned, r.cfg.OnWarn
 		}
-		_, err = r.m.moveLifecycle(ctx, job.rec.Name, store.ActorPolicy, job.d.Reasons,
+		err = r.m.moveLifecycle(ctx, job.rec.Name, store.ActorPolicy, job.d.Reasons,
 			r.advance(job))
 	case lifecycle.ActionReactivate:
 		list = &r.report.Reactivated
 		act.Actor = r.c.activityActor(job.rec.Name)
-		_, err = r.m.moveLifecycle(ctx, job.rec.Name, act.Actor, job.d.Reasons, r.advance(job))
+		err = r.m.moveLifecycle(ctx, job.rec.Name, act.Actor, job.d.Reasons, r.advance(job))
 	case lifecycle.ActionPause:
 		list, hooks = &r.report.Paused, r.cfg.OnPause
 		act.SnapshotID, skip, err = r.pause(ctx, job)
@@ -385,7 +380,7 @@ func (r *lifecycleRun) delete(ctx context.Context, job policyJob) (string, error
 	if !ok {
 		return "its snapshot " + snap.ID + " is not complete on Fly", nil
 	}
-	if _, err := m.moveLifecycle(ctx, rec.Name, store.ActorPolicy, job.d.Reasons,
+	if err := m.moveLifecycle(ctx, rec.Name, store.ActorPolicy, job.d.Reasons,
 		r.advance(job)); err != nil {
 		return "", err
 	}
@@ -393,7 +388,7 @@ func (r *lifecycleRun) delete(ctx context.Context, job policyJob) (string, error
 	if _, err := m.deleteBy(ctx, store.ActorPolicy, rec.Name); err != nil {
 		back := job
 		back.state, back.d.Next = job.d.Next, job.state
-		if _, rerr := m.moveLifecycle(ctx, rec.Name, store.ActorPolicy,
+		if rerr := m.moveLifecycle(ctx, rec.Name, store.ActorPolicy,
 			[]string{"delete failed: " + err.Error()}, r.advance(back)); rerr != nil {
 			m.log.Warn("return sandbox to paused", "sandbox", rec.Name, "error", rerr)
 		}

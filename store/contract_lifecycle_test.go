@@ -361,17 +361,7 @@ func testTransitions(t *testing.T, st Store) {
 		steps[i] = tr
 	}
 
-	tests := []struct {
-		name  string
-		limit int
-		want  []int
-	}{
-		{name: "default limit", limit: 0, want: []int{3, 2, 1, 0}},
-		{name: "negative limit", limit: -1, want: []int{3, 2, 1, 0}},
-		{name: "limit 2", limit: 2, want: []int{3, 2}},
-		{name: "limit above count", limit: 10, want: []int{3, 2, 1, 0}},
-	}
-	for _, tc := range tests {
+	for _, tc := range limitCases {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := st.Transitions(ctx, "sb-a", tc.limit)
 			if err != nil {

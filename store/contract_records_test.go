@@ -10,6 +10,19 @@ import (
 	"time"
 )
 
+// limitCases are the limits a history query is tried with over four records,
+// 0 to 3, and the records each returns, newest first.
+var limitCases = []struct {
+	name  string
+	limit int
+	want  []int
+}{
+	{name: "default limit", limit: 0, want: []int{3, 2, 1, 0}},
+	{name: "negative limit", limit: -1, want: []int{3, 2, 1, 0}},
+	{name: "limit 2", limit: 2, want: []int{3, 2}},
+	{name: "limit above count", limit: 10, want: []int{3, 2, 1, 0}},
+}
+
 func testPutSnapshot(t *testing.T, st Store) {
 	ctx := t.Context()
 	mustCreate(t, st, newSandbox("sb-a"))
@@ -128,17 +141,7 @@ func testStatusHistory(t *testing.T, st Store) {
 		}
 	}
 
-	tests := []struct {
-		name  string
-		limit int
-		want  []int
-	}{
-		{name: "default limit", limit: 0, want: []int{3, 2, 1, 0}},
-		{name: "negative limit", limit: -1, want: []int{3, 2, 1, 0}},
-		{name: "limit 2", limit: 2, want: []int{3, 2}},
-		{name: "limit above count", limit: 10, want: []int{3, 2, 1, 0}},
-	}
-	for _, tc := range tests {
+	for _, tc := range limitCases {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := st.StatusHistory(ctx, "sb-a", tc.limit)
 			if err != nil {

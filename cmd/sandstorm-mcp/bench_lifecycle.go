@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 	"github.com/longrun/sandstorm"
 	"github.com/longrun/sandstorm/flyclient"
 	"github.com/longrun/sandstorm/flyclient/flylocal"
+	"github.com/longrun/sandstorm/internal/clock"
 	"github.com/longrun/sandstorm/lifecycle"
 	"github.com/longrun/sandstorm/store"
 )
@@ -46,26 +46,6 @@ type lifecycleResult struct {
 	mix    lifecycleMix
 	setup  time.Duration
 	cycles []lifecycleCycle
-}
-
-// manualClock is a Manager clock moved by hand, so that half an hour of quiet
-// takes no time in the lifecycle bench and tests.
-type manualClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *manualClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-
-	return c.t
-}
-
-func (c *manualClock) set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
 }
 
 // measureLifecycle creates mix.sandboxes sandboxes on a flylocal of its own,
@@ -110,7 +90,7 @@ func measureLifecycle(ctx context.Context, c benchConfig, mix lifecycleMix,
 		return nil, err
 	}
 	defer st.Close()
-	clock := &manualClock{t: time.Now().UTC().Add(3 * time.Hour).Truncate(time.Minute)}
+	clock := clock.NewManual(time.Now().UTC().Add(3 * time.Hour).Truncate(time.Minute))
 	start := clock.Now()
 	m, err := sandstorm.New(flyclient.New("bench", flyclient.WithBaseURL(url),
 		flyclient.WithPrometheusURL(url+"/prometheus")), st,
@@ -139,7 +119,7 @@ func measureLifecycle(ctx context.Context, c benchConfig, mix lifecycleMix,
 			lifecycle.Policy{WarnAfter: -1, PauseAfter: 20 * time.Minute}},
 	}
 	for _, cy := range cycles {
-		clock.set(start.Add(cy.at))
+		clock.Set(start.Add(cy.at))
 		writeTraffic(fl, sbs, mix, clock.Now())
 		limited.Store(0)
 		got, err := measureCycle(ctx, m, fl, cy.name, cy.policy)
@@ -187,7 +167,7 @@ func createMany(ctx context.Context, m *sandstorm.Manager, mix lifecycleMix,
 
 // writeTraffic writes a minute of eth0 samples over the 40 minutes before
 // now for every sandbox: flat for the agents' and the idle ones, growing by
-// 100 KiB a minute for the rest.
+// 100 KiB a minute, received plus sent, for the rest.
 func writeTraffic(fl *flylocal.Server, sbs []*sandstorm.Sandbox, mix lifecycleMix,
 	now time.Time,
 ) {
@@ -196,13 +176,11 @@ func writeTraffic(fl *flylocal.Server, sbs []*sandstorm.Sandbox, mix lifecycleMi
 		if i >= mix.agents+mix.idle {
 			perMinute = 100 << 10
 		}
-		labels := map[string]string{"app": sb.App, "instance": sb.MachineID,
-			"device": "eth0", "region": "lcl"}
 		for k := 40; k >= 0; k-- {
 			at := now.Add(-time.Duration(k) * time.Minute)
-			v := perMinute * float64(now.Sub(at)/time.Minute)
-			fl.Metrics().Add("fly_instance_net_recv_bytes", labels, at, v)
-			fl.Metrics().Add("fly_instance_net_sent_bytes", labels, at, v)
+			// Counted from the epoch, the counters keep growing across calls.
+			v := perMinute * float64(at.Unix()/60) / 2
+			fl.AddNetworkSample(sb.App, sb.MachineID, at, v, v)
 		}
 	}
 }

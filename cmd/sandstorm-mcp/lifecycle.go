@@ -36,29 +36,35 @@ type envFlags struct {
 func (e *envFlags) duration(p *time.Duration, name, key string, def time.Duration,
 	usage string,
 ) {
-	if v := os.Getenv(key); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil && e.err == nil {
-			e.err = fmt.Errorf("%s=%q: want a duration such as 30m", key, v)
-		}
-		if err == nil {
-			def = d
-		}
-	}
+	def = envDefault(e, key, def, time.ParseDuration, "a duration such as 30m")
 	e.fs.DurationVar(p, name, def, usage+" ("+key+")")
 }
 
 func (e *envFlags) int64(p *int64, name, key string, def int64, usage string) {
-	if v := os.Getenv(key); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil && e.err == nil {
-			e.err = fmt.Errorf("%s=%q: want a whole number", key, v)
-		}
-		if err == nil {
-			def = n
-		}
-	}
+	parse := func(v string) (int64, error) { return strconv.ParseInt(v, 10, 64) }
+	def = envDefault(e, key, def, parse, "a whole number")
 	e.fs.Int64Var(p, name, def, usage+" ("+key+")")
+}
+
+// envDefault returns key's value parsed by parse, or def when key is unset;
+// a value that does not parse is kept as e's error, saying it wants want.
+func envDefault[T any](e *envFlags, key string, def T, parse func(string) (T, error),
+	want string,
+) T {
+	v := os.Getenv(key)
+	if v == "" {
+		return def
+	}
+	got, err := parse(v)
+	if err != nil {
+		if e.err == nil {
+			e.err = fmt.Errorf("%s=%q: want %s", key, v, want)
+		}
+
+		return def
+	}
+
+	return got
 }
 
 // lifecycleFlags defines the idle policy's flags on fs, writing into c and

@@ -9,19 +9,18 @@ import (
 
 	"github.com/longrun/sandstorm"
 	"github.com/longrun/sandstorm/flyclient/flylocal"
+	"github.com/longrun/sandstorm/internal/clock"
 )
 
 // quiet moves the clock to start plus minutes and writes flat network
 // counters for the machine over the 40 minutes before.
-func (p *inProcess) quiet(clock *manualClock, start time.Time, minutes time.Duration,
+func (p *inProcess) quiet(clock *clock.Manual, start time.Time, minutes time.Duration,
 	app, machineID string,
 ) {
 	now := start.Add(minutes * time.Minute)
-	clock.set(now)
-	labels := map[string]string{"app": app, "instance": machineID, "device": "eth0"}
+	clock.Set(now)
 	for at := now.Add(-40 * time.Minute); !at.After(now); at = at.Add(time.Minute) {
-		p.fly.Metrics().Add("fly_instance_net_recv_bytes", labels, at, 0)
-		p.fly.Metrics().Add("fly_instance_net_sent_bytes", labels, at, 0)
+		p.fly.AddNetworkSample(app, machineID, at, 0, 0)
 	}
 }
 
@@ -30,7 +29,7 @@ func (p *inProcess) quiet(clock *manualClock, start time.Time, minutes time.Dura
 // messages, each with the status change as a resource update.
 func TestLifecycle_SubscribedClientHearsPolicy(t *testing.T) {
 	t.Parallel()
-	clock := &manualClock{t: time.Now().UTC().Add(3 * time.Hour).Truncate(time.Minute)}
+	clock := clock.NewManual(time.Now().UTC().Add(3 * time.Hour).Truncate(time.Minute))
 	p := startInProcessWith(t, legacyProtocol, flylocal.Options{ScrapeInterval: time.Hour},
 		sandstorm.Config{Now: clock.Now})
 	start := clock.Now()

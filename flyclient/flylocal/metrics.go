@@ -61,6 +61,22 @@ func (s *Server) scrape() {
 	}
 }
 
+// AddNetworkSample records machine id's eth0 byte counters at time at, recv
+// received and sent sent in all, as a scrape would, for tests and benchmarks
+// that set a machine's traffic themselves. A machine flylocal has gets the
+// labels of its scraped series, so both make one series. Samples of a series
+// must come in time order; earlier ones are dropped.
+func (s *Server) AddNetworkSample(app, id string, at time.Time, recv, sent float64) {
+	eth0 := map[string]string{"app": app, "instance": id, "device": "eth0"}
+	s.mu.Lock()
+	if m := s.machines[id]; m != nil {
+		eth0["region"], eth0["host"] = m.Region, s.meta.HostID
+	}
+	s.mu.Unlock()
+	s.metrics.Add(metricNetRecv, eth0, at, recv)
+	s.metrics.Add(metricNetSent, eth0, at, sent)
+}
+
 // withLabels returns a copy of base with the given name, value pairs added.
 func withLabels(base map[string]string, pairs ...string) map[string]string {
 	out := make(map[string]string, len(base)+len(pairs)/2)
